@@ -1,0 +1,636 @@
+//! The WebSocket connection state machine (RFC 6455 §5.4–§5.6, §6, §7): bytes in, events out; messages in, bytes out.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::close::{self, CloseCode, CloseFrame};
+use crate::config::Config;
+use crate::error::{CapacityError, Error, ProtocolError, UsageError};
+use crate::frame::header::FrameHeader;
+use crate::frame::mask::apply_mask;
+use crate::frame::opcode::Opcode;
+use crate::mask_source::MaskSource;
+use crate::message::{Message, Outgoing, Utf8Bytes};
+use crate::utf8::Utf8Validator;
+
+/// Which end of the connection this is: it decides who masks (RFC 6455 §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Receives masked frames, sends unmasked ones.
+    Server,
+    /// Sends masked frames, receives unmasked ones.
+    Client,
+}
+
+/// Where the closing handshake stands (RFC 6455 §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Data flows both ways.
+    Open,
+    /// We sent a Close frame and wait for the peer's.
+    CloseSent,
+    /// The closing handshake is over, failed, or the peer vanished: nothing more is read.
+    Closed,
+}
+
+/// Something that happened on the connection, returned by [`Connection::poll_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A complete data message.
+    Message(Message),
+    /// A ping; with `Config::auto_pong` its pong is already queued.
+    Ping(Bytes),
+    /// A pong (solicited or not).
+    Pong(Bytes),
+    /// The peer's Close frame. If we had not sent one, the reply is already queued.
+    CloseReceived(Option<CloseFrame>),
+    /// The last event: the connection is closed. `clean` is true when both Close frames were
+    /// exchanged; `code` is the peer's code (1005 if it gave none), or 1006 when the stream
+    /// ended without a Close frame.
+    Closed {
+        /// The close code.
+        code: CloseCode,
+        /// Whether the closing handshake completed.
+        clean: bool,
+    },
+}
+
+/// What one step of the decoder produced.
+enum Step {
+    Event(Event),
+    /// A frame was consumed without an event (a fragment, a dropped frame): go on.
+    Continue,
+    NeedMore,
+}
+
+/// The frame whose payload is arriving.
+#[derive(Debug, Clone, Copy)]
+struct InFrame {
+    header: FrameHeader,
+    header_len: usize,
+    payload_len: usize,
+    /// Payload bytes already unmasked (and, for text, validated) in place.
+    done: usize,
+    /// Whether this frame's payload is text to validate.
+    text: bool,
+}
+
+/// A fragmented message being reassembled.
+#[derive(Debug)]
+struct Assembly {
+    text: bool,
+    /// Fragments so far; empty until the first fragment's payload is complete.
+    data: BytesMut,
+    /// Bytes declared so far, counting the frame in flight.
+    declared: u64,
+}
+
+/// One WebSocket connection, either role, with no I/O of its own.
+///
+/// # Driving it
+/// 1. Feed bytes read from the socket to [`receive`](Self::receive), then call
+///    [`poll_event`](Self::poll_event) until it returns `None`.
+/// 2. Queue messages with [`send`](Self::send) and [`close`](Self::close).
+/// 3. Write [`pending_output`](Self::pending_output) to the socket and report what was written
+///    with [`consume_output`](Self::consume_output).
+/// 4. Stop reading when [`wants_read`](Self::wants_read) is false; once
+///    [`is_finished`](Self::is_finished), close the socket (a server closes first, §7.1.1).
+///    Call [`receive_eof`](Self::receive_eof) when the peer's stream ends.
+///
+/// Pongs and the reply to a Close are queued by the codec itself. A peer's violation
+/// is returned once as `Err` from `poll_event` with its Close frame already queued; after it
+/// the connection is closed and the error sticks.
+///
+/// The buffers hold memory only while bytes wait in them: an idle connection owns no heap.
+pub struct Connection {
+    role: Role,
+    config: Config,
+    state: State,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    frame: Option<InFrame>,
+    assembly: Option<Box<Assembly>>,
+    utf8: Utf8Validator,
+    /// The `Closed` event to report after `CloseReceived`.
+    closed_event: Option<(CloseCode, bool)>,
+    eof: bool,
+    error: Option<Error>,
+    /// Outgoing fragmented message in progress: its opcode and a validator for text.
+    out_fragment: Option<(Opcode, Utf8Validator)>,
+    masks: Option<Box<dyn MaskSource>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("buffered_in", &self.rbuf.len())
+            .field("pending_out", &self.wbuf.len())
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    // ---- construction and getters ----
+
+    /// A server-side connection, after the opening handshake succeeded.
+    pub fn server(config: Config) -> Result<Self, Error> {
+        Self::new(Role::Server, config, None)
+    }
+
+    /// A client-side connection, masking its frames with keys from `masks`
+    /// ([`OsRandom`](crate::OsRandom) outside tests).
+    pub fn client(config: Config, masks: impl MaskSource + 'static) -> Result<Self, Error> {
+        Self::new(Role::Client, config, Some(Box::new(masks)))
+    }
+
+    fn new(role: Role, config: Config, masks: Option<Box<dyn MaskSource>>) -> Result<Self, Error> {
+        config.validate()?;
+        Ok(Connection {
+            role,
+            config,
+            state: State::Open,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            frame: None,
+            assembly: None,
+            utf8: Utf8Validator::new(),
+            closed_event: None,
+            eof: false,
+            error: None,
+            out_fragment: None,
+            masks,
+        })
+    }
+
+    /// This end's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Where the closing handshake stands.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The error that failed the connection, if one did.
+    pub fn error(&self) -> Option<Error> {
+        self.error
+    }
+
+    /// Whether the peer may still send something we must read.
+    pub fn wants_read(&self) -> bool {
+        self.state != State::Closed
+    }
+
+    /// Whether output is waiting to be written.
+    pub fn wants_write(&self) -> bool {
+        !self.wbuf.is_empty()
+    }
+
+    /// Closed and all output written: the socket can be closed now.
+    pub fn is_finished(&self) -> bool {
+        self.state == State::Closed && self.wbuf.is_empty()
+    }
+
+    /// Bytes received but not yet turned into events (a partial frame, mostly).
+    pub fn buffered_input(&self) -> usize {
+        self.rbuf.len()
+    }
+
+    // ---- input ----
+
+    /// Takes bytes read from the peer. Call [`poll_event`](Self::poll_event) until `None` before
+    /// receiving more, or the buffer limit (one maximal frame) refuses them.
+    ///
+    /// Bytes arriving after the connection closed are dropped.
+    pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.state == State::Closed || self.eof {
+            return Ok(());
+        }
+        if self.rbuf.len() > self.config.max_frame_size + FrameHeader::MAX_LEN {
+            return Err(UsageError::ReceiveBufferFull.into());
+        }
+        self.rbuf.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// Notes that the peer's byte stream ended.
+    pub fn receive_eof(&mut self) {
+        self.eof = true;
+    }
+
+    /// The next event, or `None` when more input is needed (or the connection is done).
+    #[must_use = "events carry messages and errors that must be handled"]
+    pub fn poll_event(&mut self) -> Option<Result<Event, Error>> {
+        if let Some((code, clean)) = self.closed_event.take() {
+            return Some(Ok(Event::Closed { code, clean }));
+        }
+        if self.state == State::Closed {
+            return None;
+        }
+        loop {
+            match self.next_frame_event() {
+                Ok(Step::Event(event)) => return Some(Ok(event)),
+                Ok(Step::Continue) => continue,
+                Ok(Step::NeedMore) => {
+                    if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+                        self.rbuf = BytesMut::new();
+                    }
+                    if self.eof {
+                        self.state = State::Closed;
+                        return Some(Ok(Event::Closed {
+                            code: CloseCode::ABNORMAL,
+                            clean: false,
+                        }));
+                    }
+                    return None;
+                }
+                Err(e) => return Some(Err(self.fail(e))),
+            }
+        }
+    }
+
+    /// Advances by at most one frame.
+    fn next_frame_event(&mut self) -> Result<Step, Error> {
+        let frame = match self.frame {
+            Some(f) => f,
+            None => match FrameHeader::decode(&self.rbuf)? {
+                crate::Status::Partial => return Ok(Step::NeedMore),
+                crate::Status::Complete((header, header_len)) => {
+                    let f = self.start_frame(header, header_len)?;
+                    self.frame = Some(f);
+                    f
+                }
+            },
+        };
+        // Unmask and validate whatever part of the payload has arrived.
+        let avail = (self.rbuf.len() - frame.header_len).min(frame.payload_len);
+        if avail > frame.done {
+            let piece = &mut self.rbuf[frame.header_len + frame.done..frame.header_len + avail];
+            if let Some(key) = frame.header.mask {
+                apply_mask(piece, key, frame.done);
+            }
+            if frame.text {
+                self.utf8.feed(piece)?;
+            }
+            if let Some(f) = self.frame.as_mut() {
+                f.done = avail;
+            }
+        }
+        if avail < frame.payload_len {
+            return Ok(Step::NeedMore);
+        }
+        self.rbuf.advance(frame.header_len);
+        let payload = self.rbuf.split_to(frame.payload_len).freeze();
+        self.frame = None;
+        Ok(match self.finish_frame(frame.header, payload)? {
+            Some(event) => Step::Event(event),
+            None => Step::Continue,
+        })
+    }
+
+    /// Checks a new header against the role, the limits and the message in progress.
+    fn start_frame(&mut self, h: FrameHeader, header_len: usize) -> Result<InFrame, Error> {
+        match (self.role, h.mask.is_some()) {
+            (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame.into()),
+            (Role::Client, true) => return Err(ProtocolError::MaskedFrame.into()),
+            _ => {}
+        }
+        if h.rsv & !self.config.allowed_rsv_bits != 0 {
+            return Err(ProtocolError::ReservedBits.into());
+        }
+        if h.payload_len > self.config.max_frame_size as u64 {
+            let e = CapacityError::FrameTooLarge {
+                size: h.payload_len,
+                max: self.config.max_frame_size,
+            };
+            return Err(e.into());
+        }
+        // Fits in usize: bounded by max_frame_size above.
+        let payload_len = h.payload_len as usize;
+        let mut text = false;
+        match h.opcode {
+            Opcode::Text | Opcode::Binary => {
+                if self.assembly.is_some() {
+                    return Err(ProtocolError::ExpectedContinuation.into());
+                }
+                text = h.opcode == Opcode::Text;
+                self.check_message_size(h.payload_len)?;
+                if !h.fin {
+                    self.assembly = Some(Box::new(Assembly {
+                        text,
+                        data: BytesMut::new(),
+                        declared: h.payload_len,
+                    }));
+                }
+            }
+            Opcode::Continuation => {
+                let Some(a) = self.assembly.as_mut() else {
+                    return Err(ProtocolError::UnexpectedContinuation.into());
+                };
+                let declared = a.declared + h.payload_len;
+                text = a.text;
+                self.check_message_size(declared)?;
+                if let Some(a) = self.assembly.as_mut() {
+                    a.declared = declared;
+                }
+            }
+            Opcode::Close | Opcode::Ping | Opcode::Pong => {}
+        }
+        Ok(InFrame {
+            header: h,
+            header_len,
+            payload_len,
+            done: 0,
+            text,
+        })
+    }
+
+    fn check_message_size(&self, size: u64) -> Result<(), Error> {
+        if size > self.config.max_message_size as u64 {
+            let e = CapacityError::MessageTooLarge {
+                size,
+                max: self.config.max_message_size,
+            };
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Acts on a complete frame.
+    fn finish_frame(&mut self, h: FrameHeader, payload: Bytes) -> Result<Option<Event>, Error> {
+        match h.opcode {
+            Opcode::Text | Opcode::Binary | Opcode::Continuation => {
+                let whole = if h.opcode == Opcode::Continuation || !h.fin {
+                    let Some(a) = self.assembly.as_mut() else {
+                        return Err(ProtocolError::UnexpectedContinuation.into());
+                    };
+                    a.data.extend_from_slice(&payload);
+                    if !h.fin {
+                        return Ok(None);
+                    }
+                    match self.assembly.take() {
+                        Some(a) => (a.text, a.data.freeze()),
+                        None => return Ok(None),
+                    }
+                } else {
+                    (h.opcode == Opcode::Text, payload)
+                };
+                let (text, data) = whole;
+                if text {
+                    self.utf8.finish()?;
+                }
+                if self.state != State::Open {
+                    return Ok(None); // we sent Close: data is no longer accepted (§5.5.1)
+                }
+                let msg = if text {
+                    Message::Text(Utf8Bytes::validated(data))
+                } else {
+                    Message::Binary(data)
+                };
+                Ok(Some(Event::Message(msg)))
+            }
+            Opcode::Ping => {
+                if self.state != State::Open {
+                    return Ok(None);
+                }
+                if self.config.auto_pong {
+                    self.write_frame(Opcode::Pong, true, &payload)?;
+                }
+                Ok(Some(Event::Ping(payload)))
+            }
+            Opcode::Pong => Ok(Some(Event::Pong(payload))),
+            Opcode::Close => {
+                let frame = CloseFrame::parse(&payload)?;
+                let code = frame.as_ref().map_or(CloseCode::NO_STATUS, |f| f.code);
+                if self.state == State::Open {
+                    // Answer once, echoing the code (§5.5.1).
+                    let mut reply = [0u8; 125];
+                    let n = match &frame {
+                        Some(f) => close::encode_payload(f.code, "", &mut reply)?,
+                        None => 0,
+                    };
+                    self.write_frame(Opcode::Close, true, &reply[..n])?;
+                }
+                self.state = State::Closed;
+                self.rbuf = BytesMut::new();
+                self.assembly = None;
+                self.closed_event = Some((code, true));
+                Ok(Some(Event::CloseReceived(frame)))
+            }
+        }
+    }
+
+    /// Records a peer's violation: queues the Close it calls for and makes the error stick.
+    fn fail(&mut self, e: Error) -> Error {
+        if self.state == State::Open {
+            if let Some(code) = e.close_code() {
+                let mut payload = [0u8; 125];
+                let reason = match e {
+                    Error::Protocol(p) => error_reason(p),
+                    _ => "message too big",
+                };
+                if let Ok(n) = close::encode_payload(code, reason, &mut payload) {
+                    let _ = self.write_frame(Opcode::Close, true, &payload[..n]);
+                }
+            }
+        }
+        self.state = State::Closed;
+        self.error = Some(e);
+        self.rbuf = BytesMut::new();
+        self.frame = None;
+        self.assembly = None;
+        self.utf8 = Utf8Validator::new();
+        e
+    }
+
+    // ---- commands ----
+
+    /// Queues a message, ping or pong.
+    ///
+    /// Fails with [`UsageError::Closed`] once a Close was sent or received, and with
+    /// [`UsageError::FragmentOrder`] for a data message while a fragmented one is unfinished.
+    pub fn send(&mut self, msg: Outgoing<'_>) -> Result<(), Error> {
+        self.check_open()?;
+        match msg {
+            Outgoing::Text(t) => self.send_data(Opcode::Text, t.as_bytes()),
+            Outgoing::Binary(b) => self.send_data(Opcode::Binary, b),
+            Outgoing::Ping(p) => self.send_control(Opcode::Ping, p),
+            Outgoing::Pong(p) => self.send_control(Opcode::Pong, p),
+        }
+    }
+
+    /// Queues one fragment of a message (§5.4): `Text` or `Binary` first, then `Continuation`s;
+    /// `fin` ends the message. Text fragments together must form UTF-8, each fragment may split
+    /// a character.
+    pub fn send_fragment(
+        &mut self,
+        opcode: Opcode,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let mut state = match (opcode, self.out_fragment.take()) {
+            (Opcode::Text | Opcode::Binary, None) => (opcode, Utf8Validator::new()),
+            (Opcode::Continuation, Some(s)) => s,
+            (_, prev) => {
+                self.out_fragment = prev;
+                return Err(UsageError::FragmentOrder.into());
+            }
+        };
+        if state.0 == Opcode::Text {
+            let ok = state.1.feed(payload).is_ok() && (!fin || state.1.clone().finish().is_ok());
+            if !ok {
+                self.out_fragment = (opcode == Opcode::Continuation).then_some(state);
+                return Err(UsageError::FragmentOrder.into());
+            }
+        }
+        self.write_frame(opcode, fin, payload)?;
+        if !fin {
+            self.out_fragment = Some(state);
+        }
+        Ok(())
+    }
+
+    /// Starts the closing handshake with `code` and a reason (cut to 123 bytes at a character
+    /// boundary). Codes 1005, 1006, 1015 and unassigned ones are refused (§7.4.1).
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        if self.state != State::Open {
+            return Err(UsageError::Closed.into());
+        }
+        let mut payload = [0u8; 125];
+        let n = close::encode_payload(code, reason, &mut payload)?;
+        self.write_frame(Opcode::Close, true, &payload[..n])?;
+        self.state = State::CloseSent;
+        Ok(())
+    }
+
+    /// Queues a frame encoded once for many connections (a broadcast). Server role only, since
+    /// client frames each need their own mask.
+    pub fn send_encoded(&mut self, frame: &EncodedFrame) -> Result<(), Error> {
+        self.check_open()?;
+        if self.role != Role::Server || self.out_fragment.is_some() {
+            return Err(UsageError::FragmentOrder.into());
+        }
+        self.wbuf.extend_from_slice(&frame.0);
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.state != State::Open {
+            return Err(UsageError::Closed.into());
+        }
+        Ok(())
+    }
+
+    fn send_data(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
+        if self.out_fragment.is_some() {
+            return Err(UsageError::FragmentOrder.into());
+        }
+        self.write_frame(opcode, true, payload)
+    }
+
+    fn send_control(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
+        if payload.len() > 125 {
+            return Err(UsageError::ControlTooLong.into());
+        }
+        self.write_frame(opcode, true, payload)
+    }
+
+    /// Appends one frame to the output, masking it in the client role.
+    fn write_frame(&mut self, opcode: Opcode, fin: bool, payload: &[u8]) -> Result<(), Error> {
+        let mask = match (&mut self.masks, self.role) {
+            (Some(src), Role::Client) => Some(src.mask_key()?),
+            _ => None,
+        };
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload.len() as u64,
+        };
+        let mut head = [0u8; FrameHeader::MAX_LEN];
+        let n = header.encode(&mut head);
+        self.wbuf.reserve(n + payload.len());
+        self.wbuf.extend_from_slice(&head[..n]);
+        let start = self.wbuf.len();
+        self.wbuf.extend_from_slice(payload);
+        if let Some(key) = mask {
+            apply_mask(&mut self.wbuf[start..], key, 0);
+        }
+        Ok(())
+    }
+
+    // ---- output ----
+
+    /// The bytes waiting to be written to the peer.
+    pub fn pending_output(&self) -> &[u8] {
+        &self.wbuf
+    }
+
+    /// Marks the first `n` bytes of [`pending_output`](Self::pending_output) as written.
+    pub fn consume_output(&mut self, n: usize) {
+        let n = n.min(self.wbuf.len());
+        self.wbuf.advance(n);
+        if self.wbuf.is_empty() {
+            // Hold no memory while idle.
+            self.wbuf = BytesMut::new();
+        }
+    }
+}
+
+fn error_reason(e: ProtocolError) -> &'static str {
+    match e {
+        ProtocolError::InvalidUtf8 => "invalid UTF-8",
+        _ => "protocol error",
+    }
+}
+
+/// A server frame encoded once, to queue on many connections with
+/// [`Connection::send_encoded`] (a broadcast).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedFrame(Bytes);
+
+impl EncodedFrame {
+    /// Encodes a server (unmasked) frame for `msg`. Control payloads over 125 bytes are refused.
+    pub fn server(msg: Outgoing<'_>) -> Result<EncodedFrame, Error> {
+        let (opcode, payload) = match msg {
+            Outgoing::Text(t) => (Opcode::Text, t.as_bytes()),
+            Outgoing::Binary(b) => (Opcode::Binary, b),
+            Outgoing::Ping(p) => (Opcode::Ping, p),
+            Outgoing::Pong(p) => (Opcode::Pong, p),
+        };
+        if opcode.is_control() && payload.len() > 125 {
+            return Err(UsageError::ControlTooLong.into());
+        }
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len: payload.len() as u64,
+        };
+        let mut head = [0u8; FrameHeader::MAX_LEN];
+        let n = header.encode(&mut head);
+        let mut buf = BytesMut::with_capacity(n + payload.len());
+        buf.extend_from_slice(&head[..n]);
+        buf.extend_from_slice(payload);
+        Ok(EncodedFrame(buf.freeze()))
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}

@@ -1,0 +1,78 @@
+//! Payload masking (RFC 6455 §5.3): XOR with a 4-byte key, resumable at any offset.
+//!
+//! The fast path is safe code the compiler vectorises; no `unsafe` has been shown to pay yet.
+
+/// XORs `buf` with `key`, as the bytes at positions `offset..offset + buf.len()` of a payload.
+///
+/// `offset` is how many payload bytes were already unmasked, so a payload that arrives in
+/// pieces can be unmasked piece by piece.
+///
+/// ```
+/// use tether_codec::frame::mask::apply_mask;
+/// let key = [0x37, 0xfa, 0x21, 0x3d];
+/// let mut whole = *b"Hello";
+/// apply_mask(&mut whole, key, 0);
+/// let mut split = *b"Hello";
+/// let (a, b) = split.split_at_mut(2);
+/// apply_mask(a, key, 0);
+/// apply_mask(b, key, 2);
+/// assert_eq!(whole, split);
+/// assert_eq!(whole, [0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+/// ```
+#[inline]
+pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    let r = offset & 3;
+    let k = [key[r], key[(r + 1) & 3], key[(r + 2) & 3], key[(r + 3) & 3]];
+    // 32-byte blocks: LLVM turns the inner loop into vector XORs (SSE2 on baseline x86-64).
+    let mut wide = [0u8; 32];
+    for (i, w) in wide.iter_mut().enumerate() {
+        *w = k[i & 3];
+    }
+    let mut blocks = buf.chunks_exact_mut(32);
+    for block in &mut blocks {
+        for (b, m) in block.iter_mut().zip(wide.iter()) {
+            *b ^= m;
+        }
+    }
+    // A whole number of blocks is a multiple of 4, so the tail starts at key phase 0.
+    for (i, b) in blocks.into_remainder().iter_mut().enumerate() {
+        *b ^= k[i & 3];
+    }
+}
+
+/// The plain byte loop of RFC 6455 §5.3, kept as the reference the fast path is tested against.
+pub fn apply_mask_reference(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b ^= key[(offset + i) % 4];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_equals_reference_for_every_length_and_offset() {
+        let key = [0xde, 0xad, 0xbe, 0xef];
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        for len in 0..data.len() {
+            for offset in 0..8 {
+                let mut fast = data[..len].to_vec();
+                let mut slow = data[..len].to_vec();
+                apply_mask(&mut fast, key, offset);
+                apply_mask_reference(&mut slow, key, offset);
+                assert_eq!(fast, slow, "len {len} offset {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn masking_twice_is_identity() {
+        let mut data = b"the quick brown fox jumps over the lazy dog, twice over".to_vec();
+        let orig = data.clone();
+        apply_mask(&mut data, [1, 2, 3, 4], 5);
+        assert_ne!(data, orig);
+        apply_mask(&mut data, [1, 2, 3, 4], 5);
+        assert_eq!(data, orig);
+    }
+}

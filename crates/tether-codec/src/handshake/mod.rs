@@ -1,0 +1,20 @@
+//! The opening handshake (RFC 6455 §4): HTTP/1.1 Upgrade parsing, validation and responses, for both roles.
+//!
+//! Server side: [`parse_request`] → [`validate_request`] → [`AcceptResponse`] (or
+//! [`write_error_response`] / [`write_reject_response`]). Client side: [`ClientHandshake`].
+
+mod accept;
+mod client;
+mod http;
+mod request;
+mod response;
+mod subprotocol;
+mod validate;
+
+pub use accept::{AcceptKey, GUID};
+pub use client::{ClientHandshake, ClientRequest, Response};
+pub use http::Header;
+pub use request::{parse_request, Request};
+pub use response::{write_error_response, write_reject_response, AcceptResponse};
+pub use subprotocol::{list_tokens, token_list_contains};
+pub use validate::validate_request;

@@ -1,0 +1,649 @@
+//! Conversations between a client and a server `Connection`, in memory (RFC 6455 §5–§7), and property tests.
+
+use tether_codec::*;
+
+type Events = Vec<Result<Event, Error>>;
+
+/// A client and a server joined by byte vectors (after quinn-proto's test `Pair`).
+struct Pair {
+    client: Connection,
+    server: Connection,
+}
+
+impl Pair {
+    fn new(config: Config) -> Pair {
+        Pair {
+            client: Connection::client(config, FixedMasks::new([0x37, 0xfa, 0x21, 0x3d, 9, 8, 7]))
+                .unwrap(),
+            server: Connection::server(config).unwrap(),
+        }
+    }
+
+    /// Moves every pending byte both ways until quiet; returns (client events, server events).
+    fn drive(&mut self) -> (Events, Events) {
+        let (mut ce, mut se) = (Vec::new(), Vec::new());
+        loop {
+            let c2s = self.client.pending_output().to_vec();
+            let s2c = self.server.pending_output().to_vec();
+            if c2s.is_empty() && s2c.is_empty() {
+                return (ce, se);
+            }
+            self.client.consume_output(c2s.len());
+            self.server.consume_output(s2c.len());
+            let _ = self.server.receive(&c2s);
+            se.extend(std::iter::from_fn(|| self.server.poll_event()));
+            let _ = self.client.receive(&s2c);
+            ce.extend(std::iter::from_fn(|| self.client.poll_event()));
+        }
+    }
+}
+
+fn text(s: &str) -> Result<Event, Error> {
+    Ok(Event::Message(Message::Text(Utf8Bytes::from(
+        s.to_string(),
+    ))))
+}
+
+fn events(conn: &mut Connection, bytes: &[u8]) -> Vec<Result<Event, Error>> {
+    conn.receive(bytes).unwrap();
+    std::iter::from_fn(|| conn.poll_event()).collect()
+}
+
+fn server() -> Connection {
+    Connection::server(Config::default()).unwrap()
+}
+
+fn client() -> Connection {
+    Connection::client(Config::default(), FixedMasks::new([1, 2, 3, 4])).unwrap()
+}
+
+/// Masks `payload` with `key` and prefixes a client header.
+fn masked(first: u8, payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+    // Built by hand so that reserved opcodes can be sent too.
+    assert!(payload.len() < 126);
+    let mut v = vec![first, 0x80 | payload.len() as u8];
+    v.extend_from_slice(&key);
+    let mut p = payload.to_vec();
+    tether_codec::frame::mask::apply_mask(&mut p, key, 0);
+    v.extend_from_slice(&p);
+    v
+}
+
+mod rfc_examples {
+    use super::*;
+
+    #[test]
+    fn unmasked_hello_to_client() {
+        let mut c = client();
+        assert_eq!(
+            events(&mut c, &[0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]),
+            [text("Hello")]
+        );
+    }
+
+    #[test]
+    fn masked_hello_to_server() {
+        let mut s = server();
+        let v = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
+        assert_eq!(events(&mut s, &v), [text("Hello")]);
+    }
+
+    #[test]
+    fn fragmented_hello() {
+        let mut c = client();
+        assert_eq!(events(&mut c, &[0x01, 0x03, 0x48, 0x65, 0x6c]), []);
+        assert_eq!(events(&mut c, &[0x80, 0x02, 0x6c, 0x6f]), [text("Hello")]);
+    }
+
+    #[test]
+    fn ping_hello_is_answered_with_the_same_payload() {
+        let mut c = client();
+        let ev = events(&mut c, &[0x89, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
+        assert_eq!(ev, [Ok(Event::Ping(Bytes::from_static(b"Hello")))]);
+        // Client pong: masked with the next key from the source, [1, 2, 3, 4].
+        let mut want = vec![0x8a, 0x85, 1, 2, 3, 4];
+        want.extend(b"Hello".iter().zip([1u8, 2, 3, 4, 1]).map(|(b, k)| b ^ k));
+        assert_eq!(c.pending_output(), &want[..]);
+        let mut s = server();
+        events(&mut s, &masked(0x89, b"Hello", [9, 9, 9, 9]));
+        assert_eq!(
+            s.pending_output(),
+            &[0x8a, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]
+        );
+    }
+
+    #[test]
+    fn binary_256_and_65536() {
+        for (len, head) in [
+            (256usize, vec![0x82, 0x7E, 0x01, 0x00]),
+            (65536, vec![0x82, 0x7F, 0, 0, 0, 0, 0, 1, 0, 0]),
+        ] {
+            let mut s = server();
+            s.send(Outgoing::Binary(&vec![7u8; len])).unwrap();
+            assert_eq!(&s.pending_output()[..head.len()], &head[..]);
+            assert_eq!(s.pending_output().len(), head.len() + len);
+            let mut c = client();
+            let ev = events(&mut c, s.pending_output());
+            assert_eq!(
+                ev,
+                [Ok(Event::Message(Message::Binary(Bytes::from(vec![
+                    7u8;
+                    len
+                ]))))]
+            );
+        }
+    }
+}
+
+mod conversation {
+    use super::*;
+
+    #[test]
+    fn messages_both_ways() {
+        let mut p = Pair::new(Config::default());
+        p.client.send(Outgoing::Text("你好!")).unwrap();
+        p.client.send(Outgoing::Binary(&[0, 1, 2])).unwrap();
+        p.server
+            .send(Outgoing::Text("服务器已经收到了你的消息"))
+            .unwrap();
+        let (ce, se) = p.drive();
+        assert_eq!(
+            se,
+            [
+                text("你好!"),
+                Ok(Event::Message(Message::Binary(Bytes::from_static(&[
+                    0, 1, 2
+                ]))))
+            ]
+        );
+        assert_eq!(ce, [text("服务器已经收到了你的消息")]);
+    }
+
+    #[test]
+    fn fragments_with_interleaved_ping() {
+        let mut p = Pair::new(Config::default());
+        let s = "κόσμε".as_bytes();
+        p.client
+            .send_fragment(Opcode::Text, &s[..3], false)
+            .unwrap(); // splits a character
+        p.client.send(Outgoing::Ping(b"hb")).unwrap();
+        p.client
+            .send_fragment(Opcode::Continuation, &s[3..], true)
+            .unwrap();
+        let (ce, se) = p.drive();
+        assert_eq!(
+            se,
+            [Ok(Event::Ping(Bytes::from_static(b"hb"))), text("κόσμε")]
+        );
+        assert_eq!(ce, [Ok(Event::Pong(Bytes::from_static(b"hb")))]);
+    }
+
+    #[test]
+    fn fragment_order_is_enforced_on_send() {
+        let mut c = client();
+        let order = Err(Error::Usage(UsageError::FragmentOrder));
+        assert_eq!(c.send_fragment(Opcode::Continuation, b"x", true), order);
+        c.send_fragment(Opcode::Binary, b"x", false).unwrap();
+        assert_eq!(c.send(Outgoing::Text("no")), order);
+        assert_eq!(c.send_fragment(Opcode::Text, b"x", true), order);
+        c.send(Outgoing::Ping(b"")).unwrap();
+        c.send_fragment(Opcode::Continuation, b"y", true).unwrap();
+        c.send(Outgoing::Text("yes")).unwrap();
+        // A text message whose fragments do not form UTF-8 is refused.
+        assert_eq!(c.send_fragment(Opcode::Text, &[0xFF], false), order);
+    }
+
+    #[test]
+    fn client_initiated_close() {
+        let mut p = Pair::new(Config::default());
+        p.client.close(CloseCode::NORMAL, "bye").unwrap();
+        assert_eq!(p.client.state(), State::CloseSent);
+        assert_eq!(
+            p.client.send(Outgoing::Text("late")),
+            Err(UsageError::Closed.into())
+        );
+        let (ce, se) = p.drive();
+        let bye = CloseFrame {
+            code: CloseCode::NORMAL,
+            reason: "bye".into(),
+        };
+        let echo = CloseFrame {
+            code: CloseCode::NORMAL,
+            reason: String::new(),
+        };
+        assert_eq!(
+            se,
+            [
+                Ok(Event::CloseReceived(Some(bye))),
+                Ok(Event::Closed {
+                    code: CloseCode::NORMAL,
+                    clean: true
+                })
+            ]
+        );
+        assert_eq!(
+            ce,
+            [
+                Ok(Event::CloseReceived(Some(echo))),
+                Ok(Event::Closed {
+                    code: CloseCode::NORMAL,
+                    clean: true
+                })
+            ]
+        );
+        assert!(p.server.is_finished() && p.client.is_finished());
+        assert!(!p.server.wants_read());
+    }
+
+    #[test]
+    fn server_initiated_close_drops_late_data() {
+        let mut p = Pair::new(Config::default());
+        p.client.send(Outgoing::Text("in flight")).unwrap();
+        p.server.close(CloseCode::GOING_AWAY, "shutdown").unwrap();
+        let (ce, se) = p.drive();
+        // The in-flight message is not delivered after the server sent Close (§5.5.1).
+        assert_eq!(se.len(), 2, "{se:?}");
+        assert!(matches!(
+            se[1],
+            Ok(Event::Closed {
+                code: CloseCode::GOING_AWAY,
+                clean: true
+            })
+        ));
+        assert!(
+            matches!(&ce[0], Ok(Event::CloseReceived(Some(f))) if f.code == CloseCode::GOING_AWAY && f.reason == "shutdown")
+        );
+        // A received Close is answered once: nothing more to write.
+        assert!(!p.server.wants_write() && !p.client.wants_write());
+    }
+
+    #[test]
+    fn empty_close_is_answered_with_empty_close() {
+        let mut s = server();
+        let ev = events(&mut s, &masked(0x88, b"", [1, 2, 3, 4]));
+        assert_eq!(
+            ev,
+            [
+                Ok(Event::CloseReceived(None)),
+                Ok(Event::Closed {
+                    code: CloseCode::NO_STATUS,
+                    clean: true
+                })
+            ]
+        );
+        assert_eq!(s.pending_output(), &[0x88, 0x00]);
+    }
+
+    #[test]
+    fn eof_without_close_is_abnormal() {
+        let mut s = server();
+        s.receive(&masked(0x01, b"par", [1, 2, 3, 4])).unwrap();
+        s.receive_eof();
+        assert_eq!(
+            s.poll_event(),
+            Some(Ok(Event::Closed {
+                code: CloseCode::ABNORMAL,
+                clean: false
+            }))
+        );
+        assert_eq!(s.poll_event(), None);
+        assert!(s.is_finished());
+    }
+
+    #[test]
+    fn close_codes_on_send() {
+        let mut s = server();
+        for bad in [999, 1004, 1005, 1006, 1015, 1016, 2999, 5000] {
+            assert_eq!(
+                s.close(CloseCode(bad), ""),
+                Err(UsageError::InvalidCloseCode(bad).into())
+            );
+        }
+        assert_eq!(
+            s.send(Outgoing::Ping(&[0; 126])),
+            Err(UsageError::ControlTooLong.into())
+        );
+        s.close(CloseCode(4000), "app").unwrap();
+        assert_eq!(
+            s.close(CloseCode::NORMAL, ""),
+            Err(UsageError::Closed.into())
+        );
+    }
+
+    #[test]
+    fn broadcast_frame_encoded_once() {
+        let f = EncodedFrame::server(Outgoing::Text("tick")).unwrap();
+        let mut a = server();
+        let mut b = server();
+        a.send_encoded(&f).unwrap();
+        b.send_encoded(&f).unwrap();
+        assert_eq!(a.pending_output(), b"\x81\x04tick");
+        assert_eq!(a.pending_output(), b.pending_output());
+        assert!(client().send_encoded(&f).is_err());
+    }
+}
+
+mod violations {
+    use super::*;
+
+    /// Feeds `bytes` to a fresh server and returns the error and the close code it queued.
+    fn fail(bytes: &[u8]) -> (Error, Option<u16>) {
+        let mut s = server();
+        s.receive(bytes).unwrap();
+        let err = loop {
+            match s.poll_event() {
+                Some(Err(e)) => break e,
+                Some(Ok(_)) => continue,
+                None => panic!("no error for {bytes:x?}"),
+            }
+        };
+        let out = s.pending_output();
+        let code = (out.len() >= 4 && out[0] == 0x88).then(|| u16::from_be_bytes([out[2], out[3]]));
+        // Sticky: nothing more comes out, input is refused with the same error.
+        assert_eq!(s.poll_event(), None);
+        assert_eq!(s.receive(b"x"), Err(err));
+        assert_eq!(s.state(), State::Closed);
+        (err, code)
+    }
+
+    #[test]
+    fn each_violation_gets_its_close_code() {
+        let k = [1, 2, 3, 4];
+        let cases: Vec<(Vec<u8>, Error, u16)> = vec![
+            (vec![0x81, 0x00], ProtocolError::UnmaskedFrame.into(), 1002),
+            (
+                masked(0x83, b"", k),
+                ProtocolError::ReservedOpcode(3).into(),
+                1002,
+            ),
+            (
+                masked(0xC1, b"x", k),
+                ProtocolError::ReservedBits.into(),
+                1002,
+            ),
+            (
+                masked(0x80, b"x", k),
+                ProtocolError::UnexpectedContinuation.into(),
+                1002,
+            ),
+            (
+                [masked(0x01, b"a", k), masked(0x81, b"b", k)].concat(),
+                ProtocolError::ExpectedContinuation.into(),
+                1002,
+            ),
+            (
+                masked(0x81, &[0xCE, 0xBA, 0xFF], k),
+                ProtocolError::InvalidUtf8.into(),
+                1007,
+            ),
+            (
+                masked(0x81, &[0xCE], k),
+                ProtocolError::InvalidUtf8.into(),
+                1007,
+            ),
+            (
+                masked(0x88, &[0x03], k),
+                ProtocolError::ClosePayloadTooShort.into(),
+                1002,
+            ),
+            (
+                masked(0x88, &[0x03, 0xED], k),
+                ProtocolError::InvalidCloseCode(1005).into(),
+                1002,
+            ),
+            (
+                masked(0x88, &[0x03, 0xE8, 0xFF], k),
+                ProtocolError::InvalidUtf8.into(),
+                1007,
+            ),
+            (
+                masked(0x09, b"", k),
+                ProtocolError::FragmentedControl.into(),
+                1002,
+            ),
+        ];
+        for (bytes, err, code) in cases {
+            assert_eq!(fail(&bytes), (err, Some(code)), "{bytes:x?}");
+        }
+    }
+
+    #[test]
+    fn client_rejects_masked_frames() {
+        let mut c = client();
+        c.receive(&masked(0x81, b"x", [1, 1, 1, 1])).unwrap();
+        assert_eq!(c.poll_event(), Some(Err(ProtocolError::MaskedFrame.into())));
+        let out = c.pending_output();
+        assert_eq!(out[0], 0x88);
+        assert!(out[1] & 0x80 != 0, "a client's close is masked");
+    }
+
+    #[test]
+    fn oversized_frame_refused_from_header_alone() {
+        let mut s = server();
+        let head = [0x82, 0xFF, 0, 0, 0, 0, 0x10, 0, 0, 0, 1, 2, 3, 4]; // 256 MiB, masked
+        s.receive(&head).unwrap();
+        let big = CapacityError::FrameTooLarge {
+            size: 256 << 20,
+            max: 1 << 20,
+        };
+        assert_eq!(s.poll_event(), Some(Err(big.into())));
+        assert_eq!(&s.pending_output()[..4], &[0x88, 0x11, 0x03, 0xF1]); // 1009
+    }
+
+    #[test]
+    fn message_limit_counts_fragments_as_they_arrive() {
+        let mut cfg = Config::default();
+        cfg.max_message_size = 200;
+        let mut s = Connection::server(cfg).unwrap();
+        let k = [5, 6, 7, 8];
+        s.receive(&masked(0x02, &[0; 120], k)).unwrap();
+        assert_eq!(s.poll_event(), None);
+        s.receive(&masked(0x00, &[0; 100], k)[..6]).unwrap(); // header only
+        assert_eq!(
+            s.poll_event(),
+            Some(Err(CapacityError::MessageTooLarge {
+                size: 220,
+                max: 200
+            }
+            .into()))
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_fails_mid_frame() {
+        let mut s = server();
+        let frame = masked(0x81, "valid κ then \u{fffd}".as_bytes(), [1, 2, 3, 4]);
+        let mut bad = masked(0x81, b"0123456789", [1, 2, 3, 4]);
+        // Corrupt the 4th payload byte into 0xFF (masked with key byte 4).
+        bad[6 + 3] = 0xFF ^ 4;
+        assert!(events(&mut s, &frame).iter().all(|e| e.is_ok()));
+        s.receive(&bad[..6 + 4]).unwrap(); // only 4 of 10 payload bytes have arrived
+        assert_eq!(s.poll_event(), Some(Err(ProtocolError::InvalidUtf8.into())));
+    }
+
+    #[test]
+    fn receive_is_bounded_when_not_polled() {
+        let mut cfg = Config::default();
+        cfg.max_frame_size = 1000;
+        let mut s = Connection::server(cfg).unwrap();
+        s.receive(&[0u8; 1100]).unwrap();
+        assert_eq!(
+            s.receive(&[0u8; 10]),
+            Err(UsageError::ReceiveBufferFull.into())
+        );
+    }
+
+    #[test]
+    fn idle_connection_is_small() {
+        assert!(
+            std::mem::size_of::<Connection>() <= 256,
+            "{}",
+            std::mem::size_of::<Connection>()
+        );
+    }
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+    use tether_codec::frame::mask::{apply_mask, apply_mask_reference};
+
+    fn opcode() -> impl Strategy<Value = Opcode> {
+        prop_oneof![
+            Just(Opcode::Continuation),
+            Just(Opcode::Text),
+            Just(Opcode::Binary),
+            Just(Opcode::Close),
+            Just(Opcode::Ping),
+            Just(Opcode::Pong)
+        ]
+    }
+
+    fn length() -> impl Strategy<Value = u64> {
+        prop_oneof![0u64..=125, 126u64..=0xFFFF, 0x1_0000u64..=(u64::MAX >> 1)]
+    }
+
+    /// A small message the client may send, as (kind, payload, fragment sizes).
+    #[derive(Debug, Clone)]
+    enum Msg {
+        Text(String, usize),
+        Binary(Vec<u8>, usize),
+        Ping(Vec<u8>),
+    }
+
+    fn msg() -> impl Strategy<Value = Msg> {
+        prop_oneof![
+            (".{0,40}", 1usize..8).prop_map(|(s, f)| Msg::Text(s, f)),
+            (proptest::collection::vec(any::<u8>(), 0..300), 1usize..64)
+                .prop_map(|(b, f)| Msg::Binary(b, f)),
+            proptest::collection::vec(any::<u8>(), 0..=125).prop_map(Msg::Ping),
+        ]
+    }
+
+    fn client_stream(msgs: &[Msg], close: bool) -> Vec<u8> {
+        let mut c =
+            Connection::client(Config::default(), FixedMasks::new([3, 1, 4, 1, 5, 9, 2, 6]))
+                .unwrap();
+        for m in msgs {
+            match m {
+                Msg::Text(s, f) => send_fragmented(&mut c, Opcode::Text, s.as_bytes(), *f),
+                Msg::Binary(b, f) => send_fragmented(&mut c, Opcode::Binary, b, *f),
+                Msg::Ping(p) => c.send(Outgoing::Ping(p)).unwrap(),
+            }
+        }
+        if close {
+            c.close(CloseCode(4001), "done").unwrap();
+        }
+        c.pending_output().to_vec()
+    }
+
+    fn send_fragmented(c: &mut Connection, op: Opcode, data: &[u8], frag: usize) {
+        if data.len() <= frag || op == Opcode::Text {
+            // Text fragments must keep characters whole only as a whole message; split bytewise
+            // at `frag` boundaries is allowed but the sender checks only UTF-8 validity overall.
+            let chunks: Vec<&[u8]> = if data.is_empty() {
+                vec![data]
+            } else {
+                data.chunks(frag.max(1)).collect()
+            };
+            let n = chunks.len();
+            for (i, ch) in chunks.into_iter().enumerate() {
+                let o = if i == 0 { op } else { Opcode::Continuation };
+                c.send_fragment(o, ch, i + 1 == n).unwrap();
+            }
+        } else {
+            let chunks: Vec<&[u8]> = data.chunks(frag).collect();
+            let n = chunks.len();
+            for (i, ch) in chunks.into_iter().enumerate() {
+                let o = if i == 0 { op } else { Opcode::Continuation };
+                c.send_fragment(o, ch, i + 1 == n).unwrap();
+            }
+        }
+    }
+
+    fn feed(chunks: &[&[u8]]) -> Vec<Result<Event, Error>> {
+        let mut s = server();
+        let mut out = Vec::new();
+        for ch in chunks {
+            s.receive(ch).unwrap();
+            out.extend(std::iter::from_fn(|| s.poll_event()));
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn header_round_trip(fin: bool, op in opcode(), mask: Option<[u8; 4]>, len in length()) {
+            let fin = fin || op.is_control();
+            let len = if op.is_control() { len % 126 } else { len };
+            let h = FrameHeader { fin, rsv: 0, opcode: op, mask, payload_len: len };
+            let mut out = [0u8; FrameHeader::MAX_LEN];
+            let n = h.encode(&mut out);
+            prop_assert_eq!(n, h.encoded_len());
+            prop_assert_eq!(FrameHeader::decode(&out[..n]), Ok(Status::Complete((h, n))));
+            for cut in 0..n {
+                prop_assert_eq!(FrameHeader::decode(&out[..cut]), Ok(Status::Partial));
+            }
+        }
+
+        #[test]
+        fn fast_mask_equals_reference(data in proptest::collection::vec(any::<u8>(), 0..2000), key: [u8; 4], offset in 0usize..64) {
+            let mut a = data.clone();
+            let mut b = data;
+            apply_mask(&mut a, key, offset);
+            apply_mask_reference(&mut b, key, offset);
+            prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn chunk_invariance(msgs in proptest::collection::vec(msg(), 0..8), close: bool, cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12)) {
+            let stream = client_stream(&msgs, close);
+            let whole = feed(&[&stream]);
+            let mut points: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+            points.sort();
+            let mut pieces = Vec::new();
+            let mut last = 0;
+            for p in points { pieces.push(&stream[last..p]); last = p; }
+            pieces.push(&stream[last..]);
+            prop_assert_eq!(&feed(&pieces), &whole);
+            // Byte by byte, too.
+            let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+            prop_assert_eq!(&feed(&bytes), &whole);
+            // And the events are the messages that were sent.
+            let data_events = whole.iter().filter(|e| matches!(e, Ok(Event::Message(_)))).count();
+            let sent = msgs.iter().filter(|m| !matches!(m, Msg::Ping(_))).count();
+            prop_assert_eq!(data_events, sent);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_server(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8)) {
+            let mut s = server();
+            for ch in &chunks {
+                if s.receive(ch).is_err() { break; }
+                while let Some(ev) = s.poll_event() { let _ = ev; }
+            }
+            s.receive_eof();
+            while s.poll_event().is_some() {}
+            prop_assert!(s.state() == State::Closed);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_handshake(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let cfg = Config::default();
+            if let Ok(Status::Complete((req, n))) = tether_codec::handshake::parse_request(&data, &cfg) {
+                prop_assert!(n <= data.len());
+                let _ = tether_codec::handshake::validate_request(&req);
+            }
+        }
+
+        #[test]
+        fn utf8_validator_agrees_with_std(data in proptest::collection::vec(any::<u8>(), 0..40), cut in any::<prop::sample::Index>()) {
+            let c = cut.index(data.len() + 1);
+            let mut v = tether_codec::utf8::Utf8Validator::new();
+            let ok = v.feed(&data[..c]).and_then(|_| v.feed(&data[c..])).and_then(|_| v.finish()).is_ok();
+            prop_assert_eq!(ok, std::str::from_utf8(&data).is_ok());
+        }
+    }
+}
