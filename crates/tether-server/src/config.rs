@@ -1,0 +1,118 @@
+//! `ServerConfig`: every limit and timeout of the server, with defaults for mobile and browser clients (RFC 6455 §10.4).
+
+use std::time::Duration;
+
+use tether_codec::Config as CodecConfig;
+
+/// Every limit and timeout of a [`Server`](crate::Server), in one place.
+///
+/// Defaults suit a server facing mobile clients (WeChat mini-programs, phone browsers):
+/// NAT and proxies drop silent connections after about a minute, and apps in the background
+/// vanish without a Close frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Event-loop threads, all serving the listening port. Default: the number of cores.
+    pub workers: usize,
+    /// Open connections at most, over all workers. Past it a new connection gets `503` and is
+    /// closed. Default 10,000.
+    pub max_connections: usize,
+    /// Time a client has to send its whole opening request. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Silence from a peer after which the server sends a ping. Default 30 s: under the
+    /// 60 s that NAT boxes and nginx's `proxy_read_timeout` allow.
+    pub ping_interval: Duration,
+    /// Silence after which a peer is taken for dead and closed with 1001. Default 75 s:
+    /// two and a half ping intervals, so one lost pong is forgiven.
+    pub idle_timeout: Duration,
+    /// Time the peer has to answer our Close, and to close TCP after it. Default 5 s.
+    pub close_timeout: Duration,
+    /// Time a graceful shutdown waits for peers to answer Close 1001. Default 5 s.
+    pub shutdown_timeout: Duration,
+    /// Pending output (bytes) past which the server stops reading from that peer until it
+    /// drains. Default 256 KiB.
+    pub output_high_water: usize,
+    /// Pending output past which a new message is not queued: the peer is closed with 1008 as a
+    /// slow consumer. One message may always be queued below it, so memory per connection is
+    /// bounded by this plus one message. Default 1 MiB.
+    pub max_output_buffer: usize,
+    /// Set `TCP_NODELAY` on accepted sockets. Default `true`: WebSocket messages are small
+    /// and latency-bound.
+    pub tcp_nodelay: bool,
+    /// Bytes read from a busy peer in one turn before others get theirs. Default 256 KiB.
+    pub read_budget: usize,
+    /// Limits of the protocol codec (frame and message sizes, header limits).
+    pub codec: CodecConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_connections: 10_000,
+            handshake_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(75),
+            close_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(5),
+            output_high_water: 256 * 1024,
+            max_output_buffer: 1 << 20,
+            tcp_nodelay: true,
+            read_budget: 256 * 1024,
+            codec: CodecConfig::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Checks every field; the server refuses to start on an error.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        self.codec.validate().map_err(|_| "invalid codec config")?;
+        if self.workers == 0 || self.workers > 256 {
+            return Err("workers must be in 1..=256");
+        }
+        if self.max_connections == 0 {
+            return Err("max_connections must be at least 1");
+        }
+        let times = [
+            self.handshake_timeout,
+            self.ping_interval,
+            self.idle_timeout,
+            self.close_timeout,
+        ];
+        if times.iter().any(|t| t.is_zero()) {
+            return Err("timeouts and intervals must be positive");
+        }
+        if self.idle_timeout < self.ping_interval {
+            return Err("idle_timeout must be at least ping_interval");
+        }
+        if self.output_high_water == 0 || self.max_output_buffer < self.output_high_water {
+            return Err("max_output_buffer must be at least output_high_water (> 0)");
+        }
+        if self.read_budget < 4096 {
+            return Err("read_budget must be at least 4096");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_valid_and_checks_bite() {
+        assert_eq!(ServerConfig::default().validate(), Ok(()));
+        let bad = ServerConfig {
+            idle_timeout: Duration::from_secs(1),
+            ping_interval: Duration::from_secs(2),
+            ..ServerConfig::default()
+        };
+        assert!(bad.validate().is_err());
+        let bad = ServerConfig {
+            workers: 0,
+            ..ServerConfig::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! One TCP connection on an event loop: its phase, its deadlines and its socket I/O (RFC 6455 §4 handshake, §7.1.1 who closes TCP).
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use tether_codec::Connection;
+
+/// Where a connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Reading the opening request.
+    Handshake,
+    /// Refused or served over plain HTTP: writing the response, then closing.
+    HttpOnly,
+    /// Messages flow.
+    Open,
+    /// A Close was sent or received, or the peer failed: finishing the closing handshake.
+    Closing,
+    /// Our side of TCP is shut (FIN sent): reading until the peer closes too, or the deadline.
+    Linger,
+}
+
+/// A connection's state on its worker. Idle and open, it owns no heap memory but its
+/// socket: the read buffer is the worker's, and output is held only while pending.
+pub(crate) struct Conn {
+    pub(crate) stream: TcpStream,
+    pub(crate) peer: SocketAddr,
+    pub(crate) phase: Phase,
+    /// Request bytes while in `Handshake`.
+    pub(crate) head: Vec<u8>,
+    /// HTTP bytes (the 101 or an error) to write before any frame.
+    pub(crate) http_out: Vec<u8>,
+    pub(crate) codec: Connection,
+    /// When the peer last sent anything.
+    pub(crate) last_rx: Instant,
+    /// Deadline of the handshake, close or linger phase.
+    pub(crate) deadline: Instant,
+    /// When the timer entry now armed for this connection fires.
+    pub(crate) timer_at: Option<Instant>,
+    pub(crate) ping_sent: bool,
+    /// Registered for writable readiness.
+    pub(crate) write_interest: bool,
+    /// Not reading: output is over the high-water mark.
+    pub(crate) read_paused: bool,
+    /// `on_open` was called and `on_close` is still owed.
+    pub(crate) app_open: bool,
+    pub(crate) rooms: Vec<Arc<str>>,
+}
+
+/// What a flush achieved.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flush {
+    /// Everything pending is written.
+    Done,
+    /// The socket is full; more is pending.
+    Blocked,
+}
+
+impl Conn {
+    pub(crate) fn new(
+        stream: TcpStream,
+        peer: SocketAddr,
+        codec: Connection,
+        now: Instant,
+        deadline: Instant,
+    ) -> Conn {
+        Conn {
+            stream,
+            peer,
+            phase: Phase::Handshake,
+            head: Vec::new(),
+            http_out: Vec::new(),
+            codec,
+            last_rx: now,
+            deadline,
+            timer_at: None,
+            ping_sent: false,
+            write_interest: false,
+            read_paused: false,
+            app_open: false,
+            rooms: Vec::new(),
+        }
+    }
+
+    /// Bytes waiting to be written.
+    pub(crate) fn pending(&self) -> usize {
+        self.http_out.len() + self.codec.pending_output().len()
+    }
+
+    /// Writes pending HTTP bytes, then pending frames, until done or the socket is full.
+    pub(crate) fn flush(&mut self) -> io::Result<Flush> {
+        while !self.http_out.is_empty() {
+            match self.stream.write(&self.http_out) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.http_out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flush::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.http_out.capacity() > 0 {
+            self.http_out = Vec::new();
+        }
+        while self.codec.wants_write() {
+            match self.stream.write(self.codec.pending_output()) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.codec.consume_output(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flush::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Flush::Done)
+    }
+
+    /// One read into the worker's buffer.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.stream.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Whether all output is written and nothing more will be produced: time to shut TCP.
+    pub(crate) fn ready_to_shut(&self) -> bool {
+        match self.phase {
+            Phase::HttpOnly => self.http_out.is_empty(),
+            Phase::Open | Phase::Closing => self.http_out.is_empty() && self.codec.is_finished(),
+            Phase::Handshake | Phase::Linger => false,
+        }
+    }
+}
+
+/// A plain HTTP response with a body (the server's own answers: 503, pages).
+pub(crate) fn http_response(status: u16, content_type: &str, body: &[u8], out: &mut Vec<u8>) {
+    let reason = match status {
+        200 => "OK",
+        404 => "Not Found",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(body);
+}

@@ -1,0 +1,172 @@
+//! `Ctx`: what a handler can do from inside a callback: send, close, broadcast, rooms, timers (RFC 6455 §5.6 messages, §7 close).
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tether_codec::{CloseCode, EncodedFrame, Outgoing};
+
+use crate::error::SendError;
+use crate::event_loop::Core;
+use crate::handle::{Command, ServerHandle};
+use crate::handler::ConnId;
+use crate::timers::TimerId;
+
+/// The event loop, as a handler callback sees it.
+///
+/// Everything here works for connections on any worker: a connection held by another
+/// thread is reached through that worker's queue.
+pub struct Ctx<'a> {
+    pub(crate) core: &'a mut Core,
+}
+
+impl Ctx<'_> {
+    /// This worker's index.
+    pub fn worker(&self) -> usize {
+        self.core.worker
+    }
+
+    /// The time this turn of the loop started.
+    pub fn now(&self) -> Instant {
+        self.core.now
+    }
+
+    /// Connections open or opening, over all workers.
+    pub fn connection_count(&self) -> usize {
+        self.core.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// The peer address of a connection on this worker.
+    pub fn peer_addr(&self, conn: ConnId) -> Option<SocketAddr> {
+        if conn.worker() != self.core.worker {
+            return None;
+        }
+        self.core
+            .conns
+            .get(conn.slot())
+            .filter(|_| self.core.conns.generation(conn.slot()) == Some(conn.generation()))
+            .map(|c| c.peer)
+    }
+
+    /// Queues a message to one connection.
+    ///
+    /// For a connection on this worker the result is exact; one on another worker is reached
+    /// asynchronously and errors there are not reported back.
+    pub fn send(&mut self, conn: ConnId, msg: Outgoing<'_>) -> Result<(), SendError> {
+        if conn.worker() == self.core.worker {
+            return self.core.send_local(conn, msg);
+        }
+        let frame = EncodedFrame::server(msg)?;
+        self.core
+            .shared
+            .send_to(conn.worker(), Command::Send(conn, frame));
+        Ok(())
+    }
+
+    /// Queues a frame encoded once (see [`EncodedFrame::server`]) to one connection.
+    pub fn send_frame(&mut self, conn: ConnId, frame: &EncodedFrame) -> Result<(), SendError> {
+        if conn.worker() == self.core.worker {
+            return self.core.send_frame_local(conn, frame);
+        }
+        self.core
+            .shared
+            .send_to(conn.worker(), Command::Send(conn, frame.clone()));
+        Ok(())
+    }
+
+    /// Starts closing a connection with `code` and `reason`; `on_close` follows.
+    pub fn close(&mut self, conn: ConnId, code: CloseCode, reason: &str) {
+        if conn.worker() == self.core.worker {
+            self.core.close_local(conn, code, reason);
+        } else {
+            self.core
+                .shared
+                .send_to(conn.worker(), Command::Close(conn, code, reason.to_owned()));
+        }
+    }
+
+    /// Sends a message to every open connection on every worker, encoded once.
+    pub fn broadcast(&mut self, msg: Outgoing<'_>) -> Result<(), SendError> {
+        let frame = EncodedFrame::server(msg)?;
+        self.core.broadcast_local(&frame);
+        let me = self.core.worker;
+        self.core
+            .shared
+            .fan_out(Some(me), || Command::Broadcast(frame.clone()));
+        Ok(())
+    }
+
+    /// Sends a message to every open connection on this worker only.
+    pub fn broadcast_local(&mut self, msg: Outgoing<'_>) -> Result<(), SendError> {
+        let frame = EncodedFrame::server(msg)?;
+        self.core.broadcast_local(&frame);
+        Ok(())
+    }
+
+    /// Adds a connection to a room.
+    pub fn join(&mut self, conn: ConnId, room: &str) {
+        if conn.worker() == self.core.worker {
+            self.core.join_local(conn, room);
+        } else {
+            self.core
+                .shared
+                .send_to(conn.worker(), Command::Join(conn, Arc::from(room)));
+        }
+    }
+
+    /// Removes a connection from a room (closing connections leave all rooms by themselves).
+    pub fn leave(&mut self, conn: ConnId, room: &str) {
+        if conn.worker() == self.core.worker {
+            self.core.leave_local(conn, room);
+        } else {
+            self.core
+                .shared
+                .send_to(conn.worker(), Command::Leave(conn, Arc::from(room)));
+        }
+    }
+
+    /// Members of `room` held by this worker.
+    pub fn local_room_size(&self, room: &str) -> usize {
+        self.core.rooms.len(room)
+    }
+
+    /// Sends a message to every member of `room`, on every worker and, through a
+    /// [`Broker`](crate::Broker), on other server instances.
+    pub fn publish(&mut self, room: &str, msg: Outgoing<'_>) -> Result<(), SendError> {
+        let frame = EncodedFrame::server(msg)?;
+        self.core.publish_local(room, &frame);
+        let me = self.core.worker;
+        let name: Arc<str> = Arc::from(room);
+        self.core
+            .shared
+            .fan_out(Some(me), || Command::Publish(name.clone(), frame.clone()));
+        if let Some(b) = &self.core.shared.broker {
+            b.publish(room, &frame);
+        }
+        Ok(())
+    }
+
+    /// Calls [`Handler::on_timer`](crate::Handler::on_timer) with `token` once, after `after`.
+    pub fn set_timer(&mut self, after: Duration, token: u64) -> TimerId {
+        self.core.timers.add_app(self.core.now, after, token, false)
+    }
+
+    /// Calls [`Handler::on_timer`](crate::Handler::on_timer) with `token` every `every`
+    /// (what Workerman's `Timer::add` does).
+    pub fn set_interval(&mut self, every: Duration, token: u64) -> TimerId {
+        self.core.timers.add_app(self.core.now, every, token, true)
+    }
+
+    /// Cancels a timer; it will not fire again.
+    pub fn cancel_timer(&mut self, id: TimerId) {
+        self.core.timers.cancel_app(id);
+    }
+
+    /// A handle for other threads.
+    pub fn handle(&self) -> ServerHandle {
+        ServerHandle {
+            shared: self.core.shared.clone(),
+        }
+    }
+}

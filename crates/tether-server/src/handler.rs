@@ -1,0 +1,197 @@
+//! What an application implements: `Handler` callbacks for upgrade, open, message, close and timers (RFC 6455 §4.2.2 choices, §7 close).
+
+use std::net::SocketAddr;
+
+use tether_codec::handshake::Request;
+use tether_codec::{CloseCode, Message};
+
+use crate::ctx::Ctx;
+
+/// A connection's id, stable for its life and never reused by a later connection.
+///
+/// It names the worker thread that holds the connection, so any thread can reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub(crate) u64);
+
+impl ConnId {
+    pub(crate) fn new(worker: usize, slot: u32, generation: u32) -> ConnId {
+        ConnId(((worker as u64) << 56) | ((slot as u64 & 0xFF_FFFF) << 32) | generation as u64)
+    }
+
+    /// The worker thread that holds the connection.
+    pub fn worker(self) -> usize {
+        (self.0 >> 56) as usize
+    }
+
+    pub(crate) fn slot(self) -> u32 {
+        ((self.0 >> 32) & 0xFF_FFFF) as u32
+    }
+
+    pub(crate) fn generation(self) -> u32 {
+        self.0 as u32
+    }
+
+    /// The id as one number (for logs and application maps).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}-{}", self.worker(), self.slot(), self.generation())
+    }
+}
+
+/// An opening request, as the application sees it before deciding.
+#[derive(Debug)]
+pub struct UpgradeRequest<'a> {
+    pub(crate) request: &'a Request<'a>,
+    pub(crate) peer: SocketAddr,
+}
+
+impl<'a> UpgradeRequest<'a> {
+    /// The request path, e.g. `/live`.
+    pub fn path(&self) -> &'a str {
+        self.request.path()
+    }
+
+    /// The query string after `?`, if any.
+    pub fn query(&self) -> Option<&'a str> {
+        self.request.query()
+    }
+
+    /// The first value of a header (case-insensitive name), as text.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.request.header_str(name)
+    }
+
+    /// The whole parsed request: every header, repeated ones included.
+    pub fn request(&self) -> &Request<'a> {
+        self.request
+    }
+
+    /// The `Origin` header browsers send.
+    pub fn origin(&self) -> Option<&'a str> {
+        self.request.origin()
+    }
+
+    /// The offered subprotocols, in the client's order of preference.
+    pub fn subprotocols(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.request.subprotocols()
+    }
+
+    /// The TCP peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+}
+
+/// The application's answer to an opening request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Upgrade {
+    /// Accept, optionally selecting one of the offered subprotocols.
+    Accept {
+        /// The subprotocol to select; must be one the client offered.
+        subprotocol: Option<String>,
+    },
+    /// Refuse with an HTTP status (e.g. 403 for a disallowed `Origin`, 404 for an unknown path).
+    Reject {
+        /// 400–599.
+        status: u16,
+        /// A short text body saying why.
+        reason: String,
+    },
+}
+
+impl Upgrade {
+    /// Accept without a subprotocol.
+    pub fn accept() -> Upgrade {
+        Upgrade::Accept { subprotocol: None }
+    }
+
+    /// Refuse with `status` and a reason.
+    pub fn reject(status: u16, reason: impl Into<String>) -> Upgrade {
+        Upgrade::Reject {
+            status,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A plain HTTP response, for requests that are not WebSocket upgrades (e.g. a page at `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// The `Content-Type`.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: bytes::Bytes,
+}
+
+/// An application, one instance per worker thread.
+///
+/// Each callback gets a [`Ctx`] to act through: send, close, broadcast, rooms and timers.
+/// Callbacks run on the event loop: they must not block.
+pub trait Handler: Send + 'static {
+    /// Once per worker, before it serves: set up timers here.
+    fn on_start(&mut self, ctx: &mut Ctx<'_>) {
+        let _ = ctx;
+    }
+
+    /// A plain HTTP request (no `Upgrade: websocket`). `None` answers with the
+    /// handshake error (400).
+    fn on_http(&mut self, request: &UpgradeRequest<'_>) -> Option<HttpResponse> {
+        let _ = request;
+        None
+    }
+
+    /// A valid opening request: accept (with a subprotocol) or refuse. Default: accept.
+    fn on_upgrade(&mut self, conn: ConnId, request: &UpgradeRequest<'_>) -> Upgrade {
+        let _ = (conn, request);
+        Upgrade::accept()
+    }
+
+    /// The connection is open (the 101 response is queued).
+    fn on_open(&mut self, ctx: &mut Ctx<'_>, conn: ConnId) {
+        let _ = (ctx, conn);
+    }
+
+    /// A complete message arrived.
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message);
+
+    /// The connection left the open state: the peer's close code (1005 if none), the code the
+    /// server closed with, the code of the peer's protocol violation, or 1006 when it vanished.
+    /// Called once for every opened connection; rooms are already left.
+    fn on_close(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, code: CloseCode, reason: &str) {
+        let _ = (ctx, conn, code, reason);
+    }
+
+    /// A timer set with [`Ctx::set_timer`] fired.
+    fn on_timer(&mut self, ctx: &mut Ctx<'_>, token: u64) {
+        let _ = (ctx, token);
+    }
+
+    /// A value sent with [`ServerHandle::notify`](crate::ServerHandle::notify) arrived at this worker.
+    fn on_notify(&mut self, ctx: &mut Ctx<'_>, value: u64) {
+        let _ = (ctx, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conn_id_packs_and_unpacks() {
+        let id = ConnId::new(255, 0xAB_CDEF, u32::MAX);
+        assert_eq!(
+            (id.worker(), id.slot(), id.generation()),
+            (255, 0xAB_CDEF, u32::MAX)
+        );
+        let id = ConnId::new(3, 7, 0);
+        assert_eq!((id.worker(), id.slot(), id.generation()), (3, 7, 0));
+        assert_ne!(ConnId::new(0, 1, 0), ConnId::new(0, 1, 1));
+    }
+}

@@ -1,0 +1,79 @@
+//! Named groups of connections on one worker (rooms); publishing to a room reaches every worker's members.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::handler::ConnId;
+
+/// Room membership of the connections one worker holds.
+#[derive(Debug, Default)]
+pub(crate) struct Rooms {
+    members: HashMap<Arc<str>, HashSet<ConnId>>,
+}
+
+impl Rooms {
+    /// Adds `conn`; returns the shared name when it was not a member yet.
+    pub(crate) fn join(&mut self, room: &str, conn: ConnId) -> Option<Arc<str>> {
+        if let Some((name, set)) = self.members.get_key_value(room) {
+            let name = name.clone();
+            if set.contains(&conn) {
+                return None;
+            }
+            self.members.get_mut(room)?.insert(conn);
+            return Some(name);
+        }
+        let name: Arc<str> = Arc::from(room);
+        self.members.insert(name.clone(), HashSet::from([conn]));
+        Some(name)
+    }
+
+    /// Removes `conn`; returns whether it was a member.
+    pub(crate) fn leave(&mut self, room: &str, conn: ConnId) -> bool {
+        let Some(set) = self.members.get_mut(room) else {
+            return false;
+        };
+        let was = set.remove(&conn);
+        if set.is_empty() {
+            self.members.remove(room);
+        }
+        was
+    }
+
+    /// The local members of `room`, copied into `out` (so the caller may mutate connections).
+    pub(crate) fn members_into(&self, room: &str, out: &mut Vec<ConnId>) {
+        out.clear();
+        if let Some(set) = self.members.get(room) {
+            out.extend(set.iter().copied());
+        }
+    }
+
+    /// Local member count of `room`.
+    pub(crate) fn len(&self, room: &str) -> usize {
+        self.members.get(room).map_or(0, HashSet::len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_leave_members() {
+        let mut r = Rooms::default();
+        let a = ConnId::new(0, 1, 0);
+        let b = ConnId::new(0, 2, 0);
+        assert!(r.join("1001", a).is_some());
+        assert!(r.join("1001", a).is_none());
+        assert!(r.join("1001", b).is_some());
+        assert_eq!(r.len("1001"), 2);
+        let mut out = Vec::new();
+        r.members_into("1001", &mut out);
+        out.sort();
+        assert_eq!(out, [a, b]);
+        assert!(r.leave("1001", a));
+        assert!(!r.leave("1001", a));
+        assert!(r.leave("1001", b));
+        assert_eq!(r.len("1001"), 0);
+        assert!(r.members.is_empty());
+    }
+}

@@ -1,0 +1,152 @@
+//! `Server`: binds the port once per worker (SO_REUSEPORT), starts the event loops, and waits for them (RFC 6455 §4.2: the server side).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use mio::net::TcpListener;
+use mio::{Poll, Waker};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::config::ServerConfig;
+use crate::error::ServerError;
+use crate::event_loop::{Worker, WAKER};
+use crate::handle::{Broker, ServerHandle, Shared, WorkerLink};
+use crate::handler::Handler;
+
+/// A bound server, ready to run.
+///
+/// ```no_run
+/// use tether_server::{Ctx, ConnId, Handler, Server, ServerConfig};
+/// use tether_codec::Message;
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, msg: Message) {
+///         let _ = ctx.send(conn, msg.as_outgoing());
+///     }
+/// }
+///
+/// let server = Server::bind("127.0.0.1:8080".parse().unwrap(), ServerConfig::default(), |_| Echo).unwrap();
+/// server.run().unwrap(); // until SIGINT/SIGTERM handling (in the binary) or a handle calls shutdown()
+/// ```
+pub struct Server {
+    addr: SocketAddr,
+    handle: ServerHandle,
+    threads: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    /// Binds `addr` once per worker and starts the workers; each gets its own handler from
+    /// `make_handler(worker_index)`.
+    pub fn bind<H, F>(
+        addr: SocketAddr,
+        config: ServerConfig,
+        make_handler: F,
+    ) -> Result<Server, ServerError>
+    where
+        H: Handler,
+        F: Fn(usize) -> H,
+    {
+        Self::bind_with_broker(addr, config, None, make_handler)
+    }
+
+    /// Like [`bind`](Self::bind), with a [`Broker`] carrying room messages to other instances.
+    pub fn bind_with_broker<H, F>(
+        addr: SocketAddr,
+        config: ServerConfig,
+        broker: Option<Arc<dyn Broker>>,
+        make_handler: F,
+    ) -> Result<Server, ServerError>
+    where
+        H: Handler,
+        F: Fn(usize) -> H,
+    {
+        config.validate().map_err(ServerError::Config)?;
+        let config = Arc::new(config);
+        let first = listen(addr)?;
+        let addr = first
+            .local_addr()?
+            .as_socket()
+            .ok_or(ServerError::Config("not an IP address"))?;
+        let mut listeners = vec![first];
+        for _ in 1..config.workers {
+            listeners.push(listen(addr)?);
+        }
+        let mut polls = Vec::new();
+        let mut links = Vec::new();
+        let mut rxs = Vec::new();
+        for _ in 0..config.workers {
+            let poll = Poll::new()?;
+            let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+            let (tx, rx) = mpsc::channel();
+            links.push(WorkerLink { tx, waker });
+            polls.push(poll);
+            rxs.push(rx);
+        }
+        let shared = Arc::new(Shared {
+            links,
+            connections: AtomicUsize::new(0),
+            shutting_down: AtomicBool::new(false),
+            broker,
+        });
+        let mut threads = Vec::new();
+        for (i, ((poll, rx), socket)) in polls.into_iter().zip(rxs).zip(listeners).enumerate() {
+            let listener = TcpListener::from_std(socket.into());
+            let worker = Worker::new(
+                i,
+                config.clone(),
+                shared.clone(),
+                poll,
+                listener,
+                rx,
+                make_handler(i),
+            )?;
+            let t = std::thread::Builder::new()
+                .name(format!("tether-worker-{i}"))
+                .spawn(move || worker.run())?;
+            threads.push(t);
+        }
+        Ok(Server {
+            addr,
+            handle: ServerHandle { shared },
+            threads,
+        })
+    }
+
+    /// The bound address (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle to push messages and shut down from other threads.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// Waits until every worker has finished (after [`ServerHandle::shutdown`]).
+    pub fn run(self) -> Result<(), ServerError> {
+        let mut result = Ok(());
+        for (i, t) in self.threads.into_iter().enumerate() {
+            match t.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => result = Err(ServerError::Io(e)),
+                Err(_) => result = Err(ServerError::WorkerPanicked(i)),
+            }
+        }
+        result
+    }
+}
+
+/// A non-blocking listener that shares its port with the other workers' (SO_REUSEPORT).
+fn listen(addr: SocketAddr) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket)
+}

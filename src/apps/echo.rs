@@ -1,0 +1,16 @@
+//! `echo`: every text and binary message goes back to its sender as received (what the Autobahn TestSuite drives, RFC 6455 §5.6).
+
+use tether_codec::Message;
+use tether_server::{ConnId, Ctx, Handler};
+
+/// The echo application.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Echo;
+
+impl Handler for Echo {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message) {
+        if let Err(e) = ctx.send(conn, message.as_outgoing()) {
+            log::debug!("echo to {conn}: {e}");
+        }
+    }
+}

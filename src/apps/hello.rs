@@ -1,0 +1,20 @@
+//! `hello`: answers each text message with `"hello " + data`, like the Workerman example (RFC 6455 §5.6 text messages).
+
+use tether_codec::{Message, Outgoing};
+use tether_server::{ConnId, Ctx, Handler};
+
+/// The hello application.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Hello;
+
+impl Handler for Hello {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message) {
+        let reply = match &message {
+            Message::Text(t) => format!("hello {}", t.as_str()),
+            Message::Binary(b) => format!("hello {}", String::from_utf8_lossy(b)),
+        };
+        if let Err(e) = ctx.send(conn, Outgoing::Text(&reply)) {
+            log::debug!("hello to {conn}: {e}");
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! The `tether` command line: flags for the address, the app, workers, and every limit and timeout of `ServerConfig`.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+use tether_server::ServerConfig;
+
+use crate::apps::App;
+
+/// Tether: a WebSocket server.
+///
+/// Serves the chosen app on ws://LISTEN/. Logs go to stderr (--log-level, or RUST_LOG).
+/// SIGINT or SIGTERM shut it down gracefully: every client gets Close 1001.
+#[derive(Debug, Parser)]
+#[command(name = "tether", version, about, long_about)]
+pub struct Cli {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Application to serve.
+    #[arg(long, value_enum, default_value_t = App::Echo)]
+    pub app: App,
+    /// Event-loop threads (default: the number of cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Open connections at most; more get 503.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Largest message in bytes, over all its fragments (default: 16 MiB for echo, 1 MiB otherwise).
+    #[arg(long)]
+    pub max_message_size: Option<usize>,
+    /// Largest frame in bytes (default: the message limit).
+    #[arg(long)]
+    pub max_frame_size: Option<usize>,
+    /// Seconds a client has to send its opening request.
+    #[arg(long, default_value_t = 10.0)]
+    pub handshake_timeout: f64,
+    /// Seconds of silence before the server pings a client.
+    #[arg(long, default_value_t = 30.0)]
+    pub ping_interval: f64,
+    /// Seconds of silence after which a client is closed as dead.
+    #[arg(long, default_value_t = 75.0)]
+    pub idle_timeout: f64,
+    /// Seconds the peer has to finish the closing handshake.
+    #[arg(long, default_value_t = 5.0)]
+    pub close_timeout: f64,
+    /// Seconds a graceful shutdown waits for clients to answer Close.
+    #[arg(long, default_value_t = 5.0)]
+    pub shutdown_timeout: f64,
+    /// Pending output bytes past which the server stops reading from a client.
+    #[arg(long, default_value_t = 256 * 1024)]
+    pub output_high_water: usize,
+    /// Pending output bytes past which a client is closed with 1008 (slow consumer).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_output_buffer: usize,
+    /// Do not set TCP_NODELAY on connections.
+    #[arg(long)]
+    pub no_nodelay: bool,
+    /// Log level: error, warn, info, debug, trace (RUST_LOG overrides).
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+}
+
+fn secs(name: &'static str, v: f64) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(v)
+        .map_err(|_| format!("--{name} must be a non-negative number of seconds"))
+}
+
+impl Cli {
+    /// The server configuration these flags describe.
+    pub fn server_config(&self) -> Result<ServerConfig, String> {
+        let mut c = ServerConfig::default();
+        if let Some(w) = self.workers {
+            c.workers = w;
+        }
+        c.max_connections = self.max_connections;
+        let msg = self
+            .max_message_size
+            .unwrap_or(self.app.default_max_message());
+        c.codec.max_message_size = msg;
+        c.codec.max_frame_size = self.max_frame_size.unwrap_or(msg);
+        c.handshake_timeout = secs("handshake-timeout", self.handshake_timeout)?;
+        c.ping_interval = secs("ping-interval", self.ping_interval)?;
+        c.idle_timeout = secs("idle-timeout", self.idle_timeout)?;
+        c.close_timeout = secs("close-timeout", self.close_timeout)?;
+        c.shutdown_timeout = secs("shutdown-timeout", self.shutdown_timeout)?;
+        c.output_high_water = self.output_high_water;
+        c.max_output_buffer = self.max_output_buffer;
+        c.tcp_nodelay = !self.no_nodelay;
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_flags() {
+        let cli = Cli::parse_from(["tether"]);
+        assert_eq!(cli.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(cli.app, App::Echo);
+        let c = cli.server_config().unwrap();
+        assert_eq!(c.codec.max_message_size, 16 << 20);
+        let cli = Cli::parse_from([
+            "tether",
+            "--app",
+            "hello",
+            "--workers",
+            "2",
+            "--idle-timeout",
+            "1.5",
+            "--ping-interval",
+            "1",
+        ]);
+        let c = cli.server_config().unwrap();
+        assert_eq!(
+            (c.workers, c.idle_timeout),
+            (2, Duration::from_millis(1500))
+        );
+        assert_eq!(c.codec.max_message_size, 1 << 20);
+        let bad = Cli::parse_from(["tether", "--idle-timeout", "1", "--ping-interval", "5"]);
+        assert!(bad.server_config().is_err());
+        assert!(Cli::parse_from(["tether", "--close-timeout", "-1"])
+            .server_config()
+            .is_err());
+    }
+}
