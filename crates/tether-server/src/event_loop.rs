@@ -578,13 +578,18 @@ impl<H: Handler> Worker<H> {
             let over = conn.pending() >= self.core.config.output_high_water;
             match event {
                 Ok(Event::Message(msg)) => {
-                    self.handler.on_message(
-                        &mut Ctx {
-                            core: &mut self.core,
-                        },
-                        id,
-                        msg,
-                    );
+                    let (handler, core) = (&mut self.handler, &mut self.core);
+                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        handler.on_message(&mut Ctx { core }, id, msg)
+                    }));
+                    if run.is_err() {
+                        // An application bug must not take the worker's other peers down.
+                        log::error!(
+                            "handler panicked on a message from {id}: closing it with 1011"
+                        );
+                        self.core
+                            .close_local(id, CloseCode::INTERNAL_ERROR, "internal error");
+                    }
                 }
                 Ok(Event::Ping(_)) | Ok(Event::Pong(_)) => {}
                 Ok(Event::CloseReceived(frame)) => {
@@ -720,6 +725,8 @@ impl<H: Handler> Worker<H> {
         drop(head);
         self.core.mark_dirty(id);
         if open {
+            let first_ping = self.core.now + self.core.config.ping_interval;
+            self.core.arm(slot, first_ping);
             self.handler.on_open(
                 &mut Ctx {
                     core: &mut self.core,

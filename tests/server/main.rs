@@ -1,0 +1,9 @@
+//! Integration tests of `tether-server` over loopback with `tether-client` (RFC 6455 end to end): one test binary, one module per concern.
+
+mod close;
+mod echo;
+mod handshake;
+mod limits;
+mod multi;
+mod timeouts;
+mod util;
