@@ -154,3 +154,15 @@ pub(crate) fn http_response(status: u16, content_type: &str, body: &[u8], out: &
     out.extend_from_slice(head.as_bytes());
     out.extend_from_slice(body);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_open_connection_is_small() {
+        // The per-connection user-space cost while idle: this struct in the slab, no buffers.
+        let size = std::mem::size_of::<Conn>();
+        assert!(size <= 512, "Conn is {size} bytes");
+    }
+}
