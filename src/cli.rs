@@ -123,7 +123,7 @@ mod tests {
         assert_eq!(c.codec.max_message_size, 1 << 20);
         let bad = Cli::parse_from(["tether", "--idle-timeout", "1", "--ping-interval", "5"]);
         assert!(bad.server_config().is_err());
-        assert!(Cli::parse_from(["tether", "--close-timeout", "-1"])
+        assert!(Cli::parse_from(["tether", "--close-timeout=-1"])
             .server_config()
             .is_err());
     }
