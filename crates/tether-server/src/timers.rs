@@ -117,7 +117,7 @@ mod tests {
     fn fires_in_order_and_repeats() {
         let t0 = Instant::now();
         let mut t = Timers::default();
-        let once = t.add_app(t0, Duration::from_millis(20), 1, false);
+        let once = t.add_app(t0, Duration::from_millis(25), 1, false);
         t.add_app(t0, Duration::from_millis(10), 2, true);
         t.arm_conn(t0 + Duration::from_millis(15), 7, 3);
         assert_eq!(t.next_deadline(), Some(t0 + Duration::from_millis(10)));
