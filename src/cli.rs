@@ -1,4 +1,4 @@
-//! The `tether` command line: flags for the address, the app, workers, and every limit and timeout of `ServerConfig`.
+//! The `tether` command line: flags for the address, the app, workers, every limit and timeout of `ServerConfig`, and the demo's intervals, limits and access rules.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -6,11 +6,13 @@ use std::time::Duration;
 use clap::Parser;
 use tether_server::ServerConfig;
 
-use crate::apps::App;
+use crate::apps::access::{Access, TrustedProxy};
+use crate::apps::live::LiveConfig;
+use crate::apps::{App, DemoConfig};
 
 /// Tether: a WebSocket server.
 ///
-/// Serves the chosen app on ws://LISTEN/. Logs go to stderr (--log-level, or RUST_LOG).
+/// Serves the chosen app on ws://LISTEN/ (the demo: its page on http://LISTEN/). Logs go to stderr (--log-level, or RUST_LOG).
 /// SIGINT or SIGTERM shut it down gracefully: every client gets Close 1001.
 #[derive(Debug, Parser)]
 #[command(name = "tether", version, about, long_about)]
@@ -19,7 +21,7 @@ pub struct Cli {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Application to serve.
-    #[arg(long, value_enum, default_value_t = App::Echo)]
+    #[arg(long, value_enum, default_value_t = App::Demo)]
     pub app: App,
     /// Event-loop threads (default: the number of cores).
     #[arg(long)]
@@ -60,6 +62,31 @@ pub struct Cli {
     /// Log level: error, warn, info, debug, trace (RUST_LOG overrides).
     #[arg(long, default_value = "info")]
     pub log_level: String,
+    /// demo: seconds between two /stock quotes to a subscriber.
+    #[arg(long, default_value_t = 1.0, help_heading = "Demo app")]
+    pub stock_interval: f64,
+    /// demo: seconds between two /push pushes of "你好!".
+    #[arg(long, default_value_t = 10.0, help_heading = "Demo app")]
+    pub push_interval: f64,
+    /// demo: longest /live comment, in characters.
+    #[arg(long, default_value_t = 200, help_heading = "Demo app")]
+    pub max_comment_chars: usize,
+    /// demo: comments a /live room keeps for joiners.
+    #[arg(long, default_value_t = 50, help_heading = "Demo app")]
+    pub live_history: usize,
+    /// demo: browser origins allowed to open WebSockets, e.g. `https://example.com`
+    /// (repeat or comma-separate; default: any). Others get 403.
+    #[arg(long, value_delimiter = ',', help_heading = "Demo app")]
+    pub allowed_origin: Vec<String>,
+    /// demo: mini-program appids allowed to open WebSockets, read from their
+    /// Referer `https://servicewechat.com/{appid}/{version}/page-frame.html`
+    /// (repeat or comma-separate; default: any). Others get 403.
+    #[arg(long, value_delimiter = ',', help_heading = "Demo app")]
+    pub allowed_appid: Vec<String>,
+    /// demo: reverse proxy address or CIDR block whose X-Real-IP / X-Forwarded-For headers
+    /// give the client address in the logs (repeat or comma-separate; default: none).
+    #[arg(long, value_delimiter = ',', help_heading = "Demo app")]
+    pub trusted_proxy: Vec<TrustedProxy>,
 }
 
 fn secs(name: &'static str, v: f64) -> Result<Duration, String> {
@@ -93,6 +120,27 @@ impl Cli {
     }
 }
 
+impl Cli {
+    /// The demo app's configuration these flags describe.
+    pub fn demo_config(&self) -> Result<DemoConfig, String> {
+        let config = DemoConfig {
+            stock_interval: secs("stock-interval", self.stock_interval)?,
+            push_interval: secs("push-interval", self.push_interval)?,
+            live: LiveConfig {
+                history_len: self.live_history,
+                max_comment_chars: self.max_comment_chars,
+            },
+            access: Access {
+                allowed_origins: self.allowed_origin.clone(),
+                allowed_appids: self.allowed_appid.clone(),
+                trusted_proxies: self.trusted_proxy.clone(),
+            },
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,9 +149,15 @@ mod tests {
     fn defaults_and_flags() {
         let cli = Cli::parse_from(["tether"]);
         assert_eq!(cli.listen, "127.0.0.1:8080".parse().unwrap());
-        assert_eq!(cli.app, App::Echo);
+        assert_eq!(cli.app, App::Demo);
         let c = cli.server_config().unwrap();
-        assert_eq!(c.codec.max_message_size, 16 << 20);
+        assert_eq!(c.codec.max_message_size, 64 << 10);
+        assert_eq!(cli.demo_config().unwrap(), DemoConfig::default());
+        let echo = Cli::parse_from(["tether", "--app", "echo"]);
+        assert_eq!(
+            echo.server_config().unwrap().codec.max_message_size,
+            16 << 20
+        );
         let cli = Cli::parse_from([
             "tether",
             "--app",
@@ -126,5 +180,40 @@ mod tests {
         assert!(Cli::parse_from(["tether", "--close-timeout=-1"])
             .server_config()
             .is_err());
+    }
+
+    #[test]
+    fn demo_flags() {
+        let cli = Cli::parse_from([
+            "tether",
+            "--stock-interval",
+            "0.25",
+            "--push-interval",
+            "2",
+            "--max-comment-chars",
+            "10",
+            "--allowed-origin",
+            "https://a.example,https://b.example",
+            "--allowed-appid",
+            "wx1",
+            "--allowed-appid",
+            "wx2",
+            "--trusted-proxy",
+            "127.0.0.1,10.0.0.0/8",
+        ]);
+        let d = cli.demo_config().unwrap();
+        assert_eq!(d.stock_interval, Duration::from_millis(250));
+        assert_eq!(d.push_interval, Duration::from_secs(2));
+        assert_eq!(d.live.max_comment_chars, 10);
+        assert_eq!(
+            d.access.allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(d.access.allowed_appids, ["wx1", "wx2"]);
+        assert_eq!(d.access.trusted_proxies.len(), 2);
+        assert!(Cli::parse_from(["tether", "--push-interval", "0"])
+            .demo_config()
+            .is_err());
+        assert!(Cli::try_parse_from(["tether", "--trusted-proxy", "nope"]).is_err());
     }
 }

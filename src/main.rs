@@ -17,8 +17,15 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let demo = match cli.demo_config() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("tether: {e}");
+            std::process::exit(2);
+        }
+    };
     let workers = config.workers;
-    let server = match apps::serve(cli.app, cli.listen, config) {
+    let server = match apps::serve_with(cli.app, cli.listen, config, demo) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tether: cannot serve on {}: {e}", cli.listen);
@@ -30,6 +37,9 @@ fn main() {
         cli.app,
         server.local_addr()
     );
+    if cli.app == apps::App::Demo {
+        log::info!("demo page: http://{}/", server.local_addr());
+    }
     let handle = server.handle();
     match Signals::new([SIGINT, SIGTERM]) {
         Ok(mut signals) => {

@@ -1,0 +1,588 @@
+//! `/live`: the live-room protocol (JSON text frames keyed by `msg_type`) and the room state all workers share: members, online and follow counts, comment history.
+//!
+//! The protocol is documented as a table in `docs/live-protocol.md`. In short: the server
+//! greets with `init`; a client `join`s a room, then sends `message` (comments), `subscribe`
+//! (follow), `buy`, `on_off_shelf` (anchors only), `leave` and `ping`. Room events reach every
+//! member through the server's rooms, whatever worker holds them; the counts and the history
+//! live behind one mutex shared by the workers, so they are exact across threads. Bad input
+//! gets `{"msg_type":"error","reason":…}` and changes nothing; the connection stays open.
+//!
+//! Ids (`room_id`, `live_id`, `from_uid`, `goods_id`) may be strings or integers, as
+//! JavaScript clients send either: `1001` and `"1001"` are the same room, and ids are
+//! always sent back as strings.
+//!
+//! A room exists while someone is in it: when its last member leaves, its follow count and
+//! history go too, so memory is bounded by the connections.
+//!
+//! # Order
+//! Every room event (notices, comments, and the joiner's reply, its entering and leaving the
+//! server room) is handed to the workers' command queues while the room lock is held, through
+//! [`ServerHandle`] rather than [`Ctx`]'s direct local writes. Each queue is FIFO, so every
+//! member sees a room's events in the order the lock gave them, and a joiner sees exactly the
+//! events after the snapshot in its reply: none twice, none missed, counts never going back.
+//! (A direct local write would overtake events another worker had already queued.)
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use tether_codec::{Message, Outgoing};
+use tether_server::{ConnId, Ctx, ServerHandle};
+
+/// Longest id (`room_id`, `from_uid`, …), in characters.
+pub const MAX_ID_CHARS: usize = 64;
+/// Longest `from_name`, in characters.
+pub const MAX_NAME_CHARS: usize = 32;
+/// Longest `goods_name`, in characters.
+pub const MAX_GOODS_NAME_CHARS: usize = 64;
+/// Longest `default_image` URL, in characters.
+pub const MAX_IMAGE_CHARS: usize = 1024;
+
+/// The live-room limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveConfig {
+    /// Comments a room keeps and sends to joiners as `message_list`. Default 50.
+    pub history_len: usize,
+    /// Longest comment, in characters (not bytes: `你好` is 2). Default 200.
+    pub max_comment_chars: usize,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            history_len: 50,
+            max_comment_chars: 200,
+        }
+    }
+}
+
+/// An id that arrives as a JSON string or integer; kept as its text (`1001` → `"1001"`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Id(String);
+
+impl Id {
+    /// Reads an id from a JSON value: a non-empty string (trimmed) or an integer, at most
+    /// [`MAX_ID_CHARS`] characters.
+    pub fn from_value(v: &Value) -> Result<Id, &'static str> {
+        let text = match v {
+            Value::String(s) => s.trim().to_owned(),
+            Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            _ => return Err("must be a string or an integer"),
+        };
+        if text.is_empty() {
+            return Err("must not be empty");
+        }
+        if text.chars().count() > MAX_ID_CHARS {
+            return Err("is too long");
+        }
+        Ok(Id(text))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// A flag: `true`/`false`, `1`/`0`, or `"true"`/`"false"`/`"1"`/`"0"`.
+fn flag(v: &Value) -> Result<bool, &'static str> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::Number(n) if n.as_u64() == Some(0) => Ok(false),
+        Value::Number(n) if n.as_u64() == Some(1) => Ok(true),
+        Value::String(s) if s == "true" || s == "1" => Ok(true),
+        Value::String(s) if s == "false" || s == "0" => Ok(false),
+        _ => Err("must be true or false"),
+    }
+}
+
+/// Text.
+fn text(v: &Value) -> Result<String, &'static str> {
+    v.as_str().map(str::to_owned).ok_or("must be a string")
+}
+
+/// A shelf status: `"on"`/`"off"` (also `1`/`0`, `true`/`false`); `true` is on.
+fn shelf_status(v: &Value) -> Result<bool, &'static str> {
+    match v {
+        Value::String(s) if s == "on" || s == "1" => Ok(true),
+        Value::String(s) if s == "off" || s == "0" => Ok(false),
+        Value::Bool(b) => Ok(*b),
+        Value::Number(n) if n.as_u64() == Some(1) => Ok(true),
+        Value::Number(n) if n.as_u64() == Some(0) => Ok(false),
+        _ => Err("must be \"on\" or \"off\""),
+    }
+}
+
+/// A price: a non-negative number, or a string of at most 32 characters (`"99.00"`); sent
+/// back as it came.
+fn price(v: &Value) -> Result<Value, &'static str> {
+    match v {
+        Value::Number(n) if n.as_f64().is_some_and(|f| f >= 0.0) => Ok(v.clone()),
+        Value::String(s) if !s.trim().is_empty() && s.chars().count() <= 32 => Ok(v.clone()),
+        _ => Err("must be a non-negative number or a short string"),
+    }
+}
+
+/// A request's fields, read one by one so that every error names its field.
+struct Fields<'a> {
+    msg_type: &'static str,
+    obj: &'a Map<String, Value>,
+}
+
+impl Fields<'_> {
+    /// A field that must be there (and not `null`).
+    fn required<T>(
+        &self,
+        name: &str,
+        read: impl Fn(&Value) -> Result<T, &'static str>,
+    ) -> Result<T, String> {
+        self.optional(name, read)?
+            .ok_or_else(|| format!("bad {}: {name} is required", self.msg_type))
+    }
+
+    /// A field that may be missing or `null`.
+    fn optional<T>(
+        &self,
+        name: &str,
+        read: impl Fn(&Value) -> Result<T, &'static str>,
+    ) -> Result<Option<T>, String> {
+        match self.obj.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => read(v)
+                .map(Some)
+                .map_err(|e| format!("bad {}: {name} {e}", self.msg_type)),
+        }
+    }
+}
+
+/// A comment as kept in a room's history and sent in `message_list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct Comment {
+    name: String,
+    content: String,
+}
+
+/// One room: its counts and its recent comments.
+#[derive(Debug, Default)]
+struct Room {
+    online: usize,
+    subscribe_num: u64,
+    history: VecDeque<Comment>,
+}
+
+/// What a joined connection said about itself.
+#[derive(Debug, Clone)]
+struct Member {
+    room: Id,
+    live_id: Option<Id>,
+    uid: Id,
+    name: String,
+    is_anchor: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    rooms: HashMap<Id, Room>,
+    members: HashMap<ConnId, Member>,
+}
+
+const NOT_JOINED: &str = "join a room first";
+
+/// The live rooms, shared by every worker's handler (behind an `Arc`).
+#[derive(Debug, Default)]
+pub struct Live {
+    config: LiveConfig,
+    state: Mutex<State>,
+}
+
+impl Live {
+    /// No rooms yet.
+    pub fn new(config: LiveConfig) -> Live {
+        Live {
+            config,
+            state: Mutex::default(),
+        }
+    }
+
+    /// A `/live` connection opened: greet it with its `client_id`.
+    pub fn on_open(&self, ctx: &mut Ctx<'_>, conn: ConnId) {
+        send(
+            ctx,
+            conn,
+            &json!({"msg_type": "init", "client_id": client_id(conn)}),
+        );
+    }
+
+    /// A `/live` connection closed: it leaves its room, with a notice to the others.
+    pub fn on_close(&self, ctx: &mut Ctx<'_>, conn: ConnId) {
+        let mut st = self.lock();
+        leave(&mut st, ctx, conn, false);
+    }
+
+    /// A message from a `/live` client. Anything wrong is answered with an `error` to the
+    /// sender alone.
+    pub fn on_message(&self, ctx: &mut Ctx<'_>, conn: ConnId, msg: &Message) {
+        if let Err(reason) = self.dispatch(ctx, conn, msg) {
+            send(ctx, conn, &json!({"msg_type": "error", "reason": reason}));
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere must not take the rooms down with it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn dispatch(&self, ctx: &mut Ctx<'_>, conn: ConnId, msg: &Message) -> Result<(), String> {
+        let Message::Text(text) = msg else {
+            return Err("binary messages are not part of the protocol: send JSON text".into());
+        };
+        let value: Value =
+            serde_json::from_str(text.as_str()).map_err(|e| format!("invalid JSON: {e}"))?;
+        let Some(obj) = value.as_object() else {
+            return Err("expected a JSON object with a msg_type".into());
+        };
+        let msg_type = match obj.get("msg_type") {
+            Some(Value::String(t)) => t.as_str(),
+            Some(_) => return Err("msg_type must be a string".into()),
+            None => return Err("missing msg_type".into()),
+        };
+        let fields = |msg_type| Fields { msg_type, obj };
+        match msg_type {
+            "ping" => {
+                send(ctx, conn, &json!({"msg_type": "pong"}));
+                Ok(())
+            }
+            "pong" => Ok(()),
+            "join" => self.join(ctx, conn, &fields("join")),
+            "message" => self.comment(ctx, conn, &fields("message")),
+            "subscribe" => self.subscribe(ctx, conn),
+            "leave" => {
+                let mut st = self.lock();
+                if leave(&mut st, ctx, conn, true) {
+                    Ok(())
+                } else {
+                    Err("not in a room".into())
+                }
+            }
+            "buy" => self.buy(ctx, conn, &fields("buy")),
+            "on_off_shelf" => self.shelf(ctx, conn, &fields("on_off_shelf")),
+            other => Err(format!("unknown msg_type {:?}", excerpt(other, 32))),
+        }
+    }
+
+    fn join(&self, ctx: &mut Ctx<'_>, conn: ConnId, f: &Fields<'_>) -> Result<(), String> {
+        let room = f.required("room_id", Id::from_value)?;
+        let live_id = f.optional("live_id", Id::from_value)?;
+        let uid = f.optional("from_uid", Id::from_value)?;
+        let name = f.required("from_name", text)?.trim().to_owned();
+        let is_anchor = f.optional("is_anchor", flag)?.unwrap_or(false);
+        if name.is_empty() {
+            return Err("from_name must not be empty".into());
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err(format!(
+                "from_name is longer than {MAX_NAME_CHARS} characters"
+            ));
+        }
+        let member = Member {
+            room,
+            live_id,
+            uid: uid.unwrap_or_else(|| Id(client_id(conn))),
+            name,
+            is_anchor,
+        };
+        let mut st = self.lock();
+        // One room at a time: joining again moves the connection.
+        leave(&mut st, ctx, conn, true);
+        let room = st.rooms.entry(member.room.clone()).or_default();
+        room.online += 1;
+        let online = room.online;
+        let subscribe_num = room.subscribe_num;
+        let message_list: Vec<&Comment> = room.history.iter().collect();
+        let msg_content = format!("{} 进入直播间", member.name);
+        let reply = json!({
+            "msg_type": "join",
+            "client_id": client_id(conn),
+            "room_id": member.room,
+            "live_id": member.live_id,
+            "from_uid": member.uid,
+            "from_name": member.name,
+            "is_anchor": member.is_anchor,
+            "online_num": online,
+            "subscribe_num": subscribe_num,
+            "message_list": message_list,
+            "msg_content": msg_content,
+        });
+        let notice = json!({
+            "msg_type": "join",
+            "room_id": member.room,
+            "from_uid": member.uid,
+            "from_name": member.name,
+            "is_anchor": member.is_anchor,
+            "online_num": online,
+            "msg_content": msg_content,
+        });
+        let key = room_key(&member.room);
+        // In queue order: the others hear of it, then the joiner enters the room and gets its
+        // reply (with the history) rather than the notice.
+        let handle = ctx.handle();
+        publish(&handle, &key, &notice);
+        handle.join(conn, &key);
+        if let Err(e) = handle.send(conn, Outgoing::Text(&reply.to_string())) {
+            log::debug!("live join reply to {conn}: {e}");
+        }
+        st.members.insert(conn, member);
+        Ok(())
+    }
+
+    fn comment(&self, ctx: &mut Ctx<'_>, conn: ConnId, f: &Fields<'_>) -> Result<(), String> {
+        let mut st = self.lock();
+        let member = st.members.get(&conn).ok_or(NOT_JOINED)?.clone();
+        let content = f.required("content", text)?;
+        if content.trim().is_empty() {
+            return Err("content must not be empty".into());
+        }
+        let max = self.config.max_comment_chars;
+        if content.chars().count() > max {
+            return Err(format!("content is longer than {max} characters"));
+        }
+        if let Some(room) = st.rooms.get_mut(&member.room) {
+            room.history.push_back(Comment {
+                name: member.name.clone(),
+                content: content.clone(),
+            });
+            while room.history.len() > self.config.history_len {
+                room.history.pop_front();
+            }
+        }
+        let out = json!({
+            "msg_type": "message",
+            "room_id": member.room,
+            "from_uid": member.uid,
+            "from_name": member.name,
+            "is_anchor": member.is_anchor,
+            "content": content,
+        });
+        publish(&ctx.handle(), &room_key(&member.room), &out);
+        Ok(())
+    }
+
+    fn subscribe(&self, ctx: &mut Ctx<'_>, conn: ConnId) -> Result<(), String> {
+        let mut st = self.lock();
+        let member = st.members.get(&conn).ok_or(NOT_JOINED)?.clone();
+        let Some(room) = st.rooms.get_mut(&member.room) else {
+            return Err(NOT_JOINED.into());
+        };
+        room.subscribe_num += 1;
+        let out = json!({
+            "msg_type": "subscribe",
+            "room_id": member.room,
+            "from_uid": member.uid,
+            "from_name": member.name,
+            "subscribe_num": room.subscribe_num,
+            "msg_content": format!("{} 关注了主播", member.name),
+        });
+        publish(&ctx.handle(), &room_key(&member.room), &out);
+        Ok(())
+    }
+
+    fn buy(&self, ctx: &mut Ctx<'_>, conn: ConnId, f: &Fields<'_>) -> Result<(), String> {
+        let st = self.lock();
+        let member = st.members.get(&conn).ok_or(NOT_JOINED)?;
+        let goods_id = f.optional("goods_id", Id::from_value)?;
+        let goods_name = f.required("goods_name", text)?;
+        let goods_name = checked_goods_name(&goods_name)?;
+        let out = json!({
+            "msg_type": "buy",
+            "room_id": member.room,
+            "from_uid": member.uid,
+            "from_name": member.name,
+            "goods_id": goods_id,
+            "goods_name": goods_name,
+            "msg_content": format!("{} 购买了 {goods_name}", member.name),
+        });
+        publish(&ctx.handle(), &room_key(&member.room), &out);
+        Ok(())
+    }
+
+    fn shelf(&self, ctx: &mut Ctx<'_>, conn: ConnId, f: &Fields<'_>) -> Result<(), String> {
+        let st = self.lock();
+        let member = st.members.get(&conn).ok_or(NOT_JOINED)?;
+        if !member.is_anchor {
+            return Err("only the anchor may put goods on or off the shelf".into());
+        }
+        let goods_id = f.required("goods_id", Id::from_value)?;
+        let goods_name = f.required("goods_name", text)?;
+        let goods_name = checked_goods_name(&goods_name)?;
+        let goods_price = f.required("goods_price", price)?;
+        let on = f.required("status", shelf_status)?;
+        let image = f.optional("default_image", text)?.unwrap_or_default();
+        if image.chars().count() > MAX_IMAGE_CHARS {
+            return Err(format!(
+                "default_image is longer than {MAX_IMAGE_CHARS} characters"
+            ));
+        }
+        let (status, verb) = if on {
+            ("on", "上架了")
+        } else {
+            ("off", "下架了")
+        };
+        let out = json!({
+            "msg_type": "on_off_shelf",
+            "room_id": member.room,
+            "live_id": member.live_id,
+            "from_uid": member.uid,
+            "from_name": member.name,
+            "goods_id": goods_id,
+            "goods_name": goods_name,
+            "goods_price": goods_price,
+            "default_image": image,
+            "status": status,
+            "msg_content": format!("主播{verb} {goods_name}"),
+        });
+        publish(&ctx.handle(), &room_key(&member.room), &out);
+        Ok(())
+    }
+}
+
+/// Takes `conn` out of its room, if it is in one, and tells the room (the leaver too, when
+/// `connected`: its confirmation). Returns whether it was in a room.
+fn leave(st: &mut State, ctx: &mut Ctx<'_>, conn: ConnId, connected: bool) -> bool {
+    let Some(member) = st.members.remove(&conn) else {
+        return false;
+    };
+    let mut online = 0;
+    if let Some(room) = st.rooms.get_mut(&member.room) {
+        room.online = room.online.saturating_sub(1);
+        online = room.online;
+        if online == 0 {
+            st.rooms.remove(&member.room);
+        }
+    }
+    let key = room_key(&member.room);
+    let notice = json!({
+        "msg_type": "leave",
+        "room_id": member.room,
+        "from_uid": member.uid,
+        "from_name": member.name,
+        "online_num": online,
+        "msg_content": format!("{} 离开直播间", member.name),
+    });
+    let handle = ctx.handle();
+    publish(&handle, &key, &notice);
+    if connected {
+        handle.leave(conn, &key);
+    }
+    true
+}
+
+fn checked_goods_name(name: &str) -> Result<&str, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("goods_name must not be empty".into());
+    }
+    if name.chars().count() > MAX_GOODS_NAME_CHARS {
+        return Err(format!(
+            "goods_name is longer than {MAX_GOODS_NAME_CHARS} characters"
+        ));
+    }
+    Ok(name)
+}
+
+/// The server room (see [`Ctx::join`]) of a live room.
+fn room_key(room: &Id) -> String {
+    format!("live:{}", room.as_str())
+}
+
+/// The `client_id` the server gives a connection.
+fn client_id(conn: ConnId) -> String {
+    conn.as_u64().to_string()
+}
+
+/// At most `max` characters of `s`.
+fn excerpt(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+fn send(ctx: &mut Ctx<'_>, conn: ConnId, v: &Value) {
+    if let Err(e) = ctx.send(conn, Outgoing::Text(&v.to_string())) {
+        log::debug!("live to {conn}: {e}");
+    }
+}
+
+/// Publishes a room event through every worker's queue (see "Order" in the module doc).
+fn publish(handle: &ServerHandle, room: &str, v: &Value) {
+    if let Err(e) = handle.publish(room, Outgoing::Text(&v.to_string())) {
+        log::warn!("live publish to {room}: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_from_strings_and_integers_are_equal() {
+        let a = Id::from_value(&json!(1001)).unwrap();
+        let b = Id::from_value(&json!("1001")).unwrap();
+        let c = Id::from_value(&json!(" 1001 ")).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(b, c);
+        assert_eq!(a.as_str(), "1001");
+        assert_eq!(Id::from_value(&json!(-5)).unwrap().as_str(), "-5");
+        for bad in [
+            json!(1.5),
+            json!(null),
+            json!(true),
+            json!([1]),
+            json!(""),
+            json!("x".repeat(65)),
+        ] {
+            assert!(Id::from_value(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lenient_fields_where_clients_differ() {
+        assert_eq!(flag(&json!("1")), Ok(true));
+        assert_eq!(flag(&json!(0)), Ok(false));
+        assert_eq!(flag(&json!(false)), Ok(false));
+        assert!(flag(&json!("maybe")).is_err());
+        assert_eq!(shelf_status(&json!("off")), Ok(false));
+        assert_eq!(shelf_status(&json!(1)), Ok(true));
+        assert!(shelf_status(&json!("later")).is_err());
+        assert_eq!(price(&json!("9.90")), Ok(json!("9.90")));
+        assert_eq!(price(&json!(9.9)), Ok(json!(9.9)));
+        assert!(price(&json!(-1)).is_err());
+        assert!(price(&json!("")).is_err());
+    }
+
+    #[test]
+    fn field_errors_name_the_field() {
+        let v = json!({"room_id": 7.5, "from_name": 3});
+        let f = Fields {
+            msg_type: "join",
+            obj: v.as_object().unwrap(),
+        };
+        assert_eq!(
+            f.required("room_id", Id::from_value).unwrap_err(),
+            "bad join: room_id must be a string or an integer"
+        );
+        assert_eq!(
+            f.required("from_name", text).unwrap_err(),
+            "bad join: from_name must be a string"
+        );
+        assert_eq!(
+            f.required("content", text).unwrap_err(),
+            "bad join: content is required"
+        );
+        assert_eq!(f.optional("live_id", Id::from_value), Ok(None));
+    }
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Browser test of the demo page: installs Debian's chromium (if missing) and playwright-core
+# (into ./node_modules, from package-lock.json), builds target/release/tether, and drives the
+# page in two headless browsers on a free 127.0.0.1 port. The screenshot goes to
+# target/browser/demo.png. Ends with "N passed, N failed"; non-zero on any failure.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUT="$ROOT/target/browser"
+mkdir -p "$OUT"
+SUMMARY="$OUT/summary.txt"
+PID_FILE="$OUT/server.pid"
+rm -f "$SUMMARY" "$PID_FILE"
+
+# retry N CMD...: package installs can fail once and pass on retry.
+retry() {
+    local n=$1 i; shift
+    for ((i = 1; i <= n; i++)); do
+        if "$@"; then return 0; fi
+        echo "attempt $i/$n failed: $*" >&2
+        sleep $((i * 5))
+    done
+    return 1
+}
+
+fail() { echo "browser: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+cleanup() {
+    if [[ -s "$PID_FILE" ]]; then
+        local pid
+        pid=$(cat "$PID_FILE")
+        if kill -0 "$pid" 2>/dev/null && [[ "$(cat /proc/"$pid"/comm 2>/dev/null)" == tether ]]; then
+            kill "$pid" 2>/dev/null || true
+        fi
+    fi
+}
+trap cleanup EXIT
+
+if [[ ! -x /usr/bin/chromium ]]; then
+    retry 3 bash -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium' \
+        || fail "cannot install chromium"
+fi
+# Chinese text needs a CJK font, or the screenshot shows empty boxes.
+if ! fc-list :lang=zh 2>/dev/null | grep -q .; then
+    retry 3 bash -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-wqy-microhei' \
+        || fail "cannot install a CJK font"
+fi
+if ! (cd "$HERE" && node -e 'require("playwright-core")' 2>/dev/null); then
+    (cd "$HERE" && retry 3 npm ci --no-audit --no-fund) || fail "cannot install playwright-core"
+fi
+(cd "$ROOT" && cargo build --release --bin tether) || fail "cannot build tether"
+
+PORT=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+START=$SECONDS
+TETHER_BIN="$ROOT/target/release/tether" TETHER_PORT="$PORT" OUT_DIR="$OUT" SUMMARY="$SUMMARY" \
+    PID_FILE="$PID_FILE" timeout -k 10 300 node "$HERE/test.js"
+rc=$?
+echo "browser test took $((SECONDS - START)) s (server log: $OUT/server.log)"
+cleanup
+if [[ ! -s "$SUMMARY" ]]; then
+    fail "test.js ended with $rc before reporting"
+fi
+cat "$SUMMARY"
+exit "$rc"

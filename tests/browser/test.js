@@ -1,0 +1,184 @@
+// Drives the demo page (GET /) in Debian's Chromium through playwright-core, as a person would:
+// two independent browsers in room 1001, comments, online counts, the stock chart, the echo console,
+// and a server restart under an open page. Saves a screenshot. Prints "N passed, N failed".
+//
+// Environment: TETHER_BIN (the tether binary), TETHER_PORT (a free port), OUT_DIR (screenshot, logs),
+// SUMMARY (file the final line is written to; printed instead when unset), PID_FILE (the server's pid, for cleanup).
+"use strict";
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { chromium } = require("playwright-core");
+const { TetherServer } = require("./server");
+
+const BIN = process.env.TETHER_BIN;
+const PORT = Number(process.env.TETHER_PORT);
+const OUT = process.env.OUT_DIR || path.join(__dirname, "out");
+const BASE = `http://127.0.0.1:${PORT}/`;
+const CHROMIUM_ARGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
+
+const results = [];
+async function check(name, fn, ms = 30000) {
+  const t0 = Date.now();
+  let timer;
+  try {
+    await Promise.race([
+      fn(),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms); }),
+    ]);
+    results.push(true);
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    results.push(false);
+    console.log(`FAIL ${name} (${Date.now() - t0} ms): ${e && e.stack ? e.stack : e}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+const text = (page, sel) => page.locator(sel).textContent();
+const waitText = (page, sel, want, timeout = 10000) =>
+  page.waitForFunction(([s, w]) => document.querySelector(s)?.textContent === w, [sel, want], { timeout });
+const allOpen = (page, timeout = 10000) =>
+  page.waitForFunction(
+    () => ["stock-state", "live-state", "echo-state"].every((id) => document.getElementById(id).dataset.state === "open"),
+    null, { timeout });
+
+async function openBrowser(name) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `tether-${name}-`));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1440, height: 900 },
+    locale: "zh-CN",
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  return { context, page, errors, dir };
+}
+
+async function join(page, name) {
+  await page.fill("#live-room", "1001");
+  await page.fill("#live-name", name);
+  await page.click("#live-join");
+  await page.waitForFunction(() => document.getElementById("live-current").textContent === "1001", null, { timeout: 5000 });
+}
+
+async function main() {
+  fs.mkdirSync(OUT, { recursive: true });
+  const server = new TetherServer({
+    bin: BIN, port: PORT, args: ["--app", "demo", "--log-level", "info"],
+    log: path.join(OUT, "server.log"), pidFile: process.env.PID_FILE,
+  });
+  await server.start();
+  let a, b;
+  try {
+    await check("two independent browsers open the page; all three panels connect", async () => {
+      a = await openBrowser("a");
+      b = await openBrowser("b");
+      for (const x of [a, b]) {
+        const resp = await x.page.goto(BASE, { waitUntil: "load" });
+        assert(resp.status() === 200, `GET / answered ${resp.status()}`);
+        await allOpen(x.page);
+      }
+    });
+
+    await check("both join room 1001 and the online count reads 2 in each", async () => {
+      await join(a.page, "甲");
+      await join(b.page, "乙");
+      await waitText(a.page, "#live-online", "2", 5000);
+      await waitText(b.page, "#live-online", "2", 5000);
+    });
+
+    await check("a comment posted in one browser shows in the other within 2 s", async () => {
+      const comment = "大家好，我是乙 " + Date.now();
+      await b.page.fill("#live-input", comment);
+      const t0 = Date.now();
+      await b.page.click("#live-send");
+      await a.page.waitForFunction(
+        (c) => [...document.querySelectorAll("#live-list li")].some((li) => li.textContent.includes(c)),
+        comment, { timeout: 2000 });
+      console.log(`     comment arrived after ${Date.now() - t0} ms`);
+    });
+
+    await check("the stock chart receives at least 3 pushes", async () => {
+      await a.page.waitForFunction(() => Number(document.getElementById("stock-count").textContent) >= 3, null, { timeout: 10000 });
+      const values = await text(a.page, "#stock-values");
+      const nums = values.match(/\d+\.\d\d/g) || [];
+      assert(nums.length === 6, `expected 6 amounts with two decimals, got ${JSON.stringify(values)}`);
+    });
+
+    await check("the echo console round-trips a Chinese string", async () => {
+      const s = "你好，世界！回声测试 " + Date.now();
+      await a.page.fill("#echo-input", s);
+      await a.page.click("#echo-send");
+      await a.page.waitForFunction(
+        (s) => [...document.querySelectorAll("#echo-log li.in")].some((li) => li.textContent === "← " + s),
+        s, { timeout: 3000 });
+    });
+
+    await check("the online count drops to 1 when one leaves", async () => {
+      await b.page.click("#live-leave");
+      await waitText(a.page, "#live-online", "1", 5000);
+      await b.context.close();
+      b = null;
+    });
+
+    await check("the page reconnects by itself after a server restart", async () => {
+      const before = Number(await text(a.page, "#stock-count"));
+      const code = await server.stop();
+      assert(code === 0, `graceful shutdown exited ${code}`);
+      await a.page.waitForFunction(() => document.getElementById("stock-state").dataset.state !== "open", null, { timeout: 5000 });
+      await new Promise((r) => setTimeout(r, 1500)); // the page retries against a closed port meanwhile
+      await server.start();
+      await allOpen(a.page, 20000);
+      // The stock subscription and the room membership come back without a click.
+      await a.page.waitForFunction((n) => Number(document.getElementById("stock-count").textContent) >= n + 2, before, { timeout: 10000 });
+      await waitText(a.page, "#live-current", "1001", 5000);
+      await waitText(a.page, "#live-online", "1", 5000);
+      const s = "重连后 " + Date.now();
+      await a.page.fill("#echo-input", s);
+      await a.page.click("#echo-send");
+      await a.page.waitForFunction(
+        (s) => [...document.querySelectorAll("#echo-log li.in")].some((li) => li.textContent === "← " + s),
+        s, { timeout: 3000 });
+    });
+
+    await check("screenshot saved; no uncaught page errors", async () => {
+      await a.page.fill("#live-input", "截图前的一条评论");
+      await a.page.click("#live-send");
+      await a.page.click("#live-follow");
+      await a.page.click("#live-buy");
+      await waitText(a.page, "#live-subs", "1", 3000);
+      await a.page.waitForTimeout(300);
+      const file = path.join(OUT, "demo.png");
+      await a.page.screenshot({ path: file, fullPage: true });
+      assert(fs.statSync(file).size > 10000, "screenshot is suspiciously small");
+      console.log(`     screenshot: ${file}`);
+      assert(a.errors.length === 0, `page errors: ${a.errors.join("; ")}`);
+    });
+  } finally {
+    for (const x of [a, b]) {
+      if (!x) continue;
+      await x.context.close().catch(() => {});
+      fs.rmSync(x.dir, { recursive: true, force: true });
+    }
+    await server.stop();
+  }
+}
+
+main()
+  .catch((e) => { results.push(false); console.log(`FAIL setup: ${e && e.stack ? e.stack : e}`); })
+  .finally(() => {
+    const passed = results.filter(Boolean).length;
+    const line = `${passed} passed, ${results.length - passed} failed`;
+    if (process.env.SUMMARY) fs.writeFileSync(process.env.SUMMARY, line + "\n"); // run.sh prints it last
+    else console.log(line);
+    process.exitCode = passed === results.length && results.length > 0 ? 0 : 1;
+  });

@@ -1,0 +1,10 @@
+//! Integration tests of the `demo` app: every endpoint, every `/live` rule, the allowlists, over real sockets on 127.0.0.1.
+//!
+//! One test binary with modules (link time on small machines). Servers run in-process
+//! through `tether::apps` on port 0; every wait is bounded.
+
+mod access;
+mod endpoints;
+mod http;
+mod live;
+mod util;

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Mini-program test: runs examples/miniprogram unmodified against the real demo server through a
+# `wx` shim on the npm `ws` package (installed into ./node_modules from package-lock.json), with
+# node's built-in test runner. Builds target/release/tether and serves it on a free 127.0.0.1
+# port. Ends with "N passed, N failed"; non-zero on any failure.
+set -uo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+OUT="$ROOT/target/miniprogram"
+mkdir -p "$OUT"
+TAP="$OUT/results.tap"
+PID_FILE="$OUT/server.pid"
+rm -f "$TAP" "$PID_FILE"
+
+# retry N CMD...: package installs can fail once and pass on retry.
+retry() {
+    local n=$1 i; shift
+    for ((i = 1; i <= n; i++)); do
+        if "$@"; then return 0; fi
+        echo "attempt $i/$n failed: $*" >&2
+        sleep $((i * 5))
+    done
+    return 1
+}
+
+fail() { echo "miniprogram: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+cleanup() {
+    if [[ -s "$PID_FILE" ]]; then
+        local pid
+        pid=$(cat "$PID_FILE")
+        if kill -0 "$pid" 2>/dev/null && [[ "$(cat /proc/"$pid"/comm 2>/dev/null)" == tether ]]; then
+            kill "$pid" 2>/dev/null || true
+        fi
+    fi
+}
+trap cleanup EXIT
+
+if ! (cd "$HERE" && node -e 'require("ws")' 2>/dev/null); then
+    (cd "$HERE" && retry 3 npm ci --no-audit --no-fund) || fail "cannot install ws"
+fi
+(cd "$ROOT" && cargo build --release --bin tether) || fail "cannot build tether"
+
+PORT=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+START=$SECONDS
+(cd "$HERE" && TETHER_BIN="$ROOT/target/release/tether" TETHER_PORT="$PORT" OUT_DIR="$OUT" \
+    PID_FILE="$PID_FILE" timeout -k 10 240 node --test \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$TAP" \
+    miniprogram.test.js)
+rc=$?
+echo "mini-program test took $((SECONDS - START)) s (server log: $OUT/server.log)"
+cleanup
+pass=$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$TAP" 2>/dev/null | tail -1)
+failed=$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$TAP" 2>/dev/null | tail -1)
+if [[ -z "$pass" || -z "$failed" ]]; then
+    fail "the test run ended with $rc before reporting"
+fi
+if [[ $rc -ne 0 && $failed -eq 0 ]]; then
+    failed=1   # the runner failed outside any test (a hook, a timeout)
+fi
+echo "$pass passed, $failed failed"
+[[ $rc -eq 0 && $failed -eq 0 ]]
