@@ -12,28 +12,12 @@ SUMMARY="$OUT/summary.txt"
 PID_FILE="$OUT/server.pid"
 rm -f "$SUMMARY" "$PID_FILE"
 
-# retry N CMD...: package installs can fail once and pass on retry.
-retry() {
-    local n=$1 i; shift
-    for ((i = 1; i <= n; i++)); do
-        if "$@"; then return 0; fi
-        echo "attempt $i/$n failed: $*" >&2
-        sleep $((i * 5))
-    done
-    return 1
-}
+# shellcheck source=../support/lib.sh
+source "$ROOT/tests/support/lib.sh"
 
 fail() { echo "browser: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 
-cleanup() {
-    if [[ -s "$PID_FILE" ]]; then
-        local pid
-        pid=$(cat "$PID_FILE")
-        if kill -0 "$pid" 2>/dev/null && [[ "$(cat /proc/"$pid"/comm 2>/dev/null)" == tether ]]; then
-            kill "$pid" 2>/dev/null || true
-        fi
-    fi
-}
+cleanup() { kill_tether "$PID_FILE"; }
 trap cleanup EXIT
 
 if [[ ! -x /usr/bin/chromium ]]; then

@@ -9,7 +9,7 @@ const fs = require("node:fs");
 const os = require("node:os");
 const path = require("node:path");
 const { chromium } = require("playwright-core");
-const { TetherServer } = require("./server");
+const { TetherServer } = require("../support/tether-server");
 
 const BIN = process.env.TETHER_BIN;
 const PORT = Number(process.env.TETHER_PORT);

@@ -9,7 +9,7 @@ const fs = require("node:fs");
 const WebSocket = require("ws");
 const { createWx } = require("./wx-shim");
 const { loadApp } = require("./runtime");
-const { TetherServer } = require("./server");
+const { TetherServer } = require("../support/tether-server");
 
 const EXAMPLE = path.resolve(__dirname, "../../examples/miniprogram");
 const PORT = Number(process.env.TETHER_PORT);
