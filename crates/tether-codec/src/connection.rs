@@ -54,6 +54,9 @@ pub enum Event {
     },
 }
 
+/// Buffers that held at most this much are kept for the next message.
+const RETAIN: usize = 32 * 1024;
+
 /// What one step of the decoder produced.
 enum Step {
     Event(Event),
@@ -100,13 +103,17 @@ struct Assembly {
 /// is returned once as `Err` from `poll_event` with its Close frame already queued; after it
 /// the connection is closed and the error sticks.
 ///
-/// The buffers hold memory only while bytes wait in them: an idle connection owns no heap.
+/// Buffers are allocated as bytes arrive or are queued; small ones are kept between messages,
+/// and [`shrink_buffers`](Self::shrink_buffers) frees them when the connection goes quiet.
 pub struct Connection {
     role: Role,
     config: Config,
     state: State,
     rbuf: BytesMut,
     wbuf: BytesMut,
+    /// Largest fill of each buffer since it was last empty: decides whether to keep it.
+    rbuf_peak: usize,
+    wbuf_peak: usize,
     frame: Option<InFrame>,
     assembly: Option<Box<Assembly>>,
     utf8: Utf8Validator,
@@ -153,6 +160,8 @@ impl Connection {
             state: State::Open,
             rbuf: BytesMut::new(),
             wbuf: BytesMut::new(),
+            rbuf_peak: 0,
+            wbuf_peak: 0,
             frame: None,
             assembly: None,
             utf8: Utf8Validator::new(),
@@ -221,6 +230,7 @@ impl Connection {
             return Err(UsageError::ReceiveBufferFull.into());
         }
         self.rbuf.extend_from_slice(data);
+        self.rbuf_peak = self.rbuf_peak.max(self.rbuf.len());
         Ok(())
     }
 
@@ -243,8 +253,11 @@ impl Connection {
                 Ok(Step::Event(event)) => return Some(Ok(event)),
                 Ok(Step::Continue) => continue,
                 Ok(Step::NeedMore) => {
-                    if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
-                        self.rbuf = BytesMut::new();
+                    if self.rbuf.is_empty() {
+                        if self.rbuf_peak > RETAIN {
+                            self.rbuf = BytesMut::new();
+                        }
+                        self.rbuf_peak = 0;
                     }
                     if self.eof {
                         self.state = State::Closed;
@@ -523,6 +536,7 @@ impl Connection {
             return Err(UsageError::FragmentOrder.into());
         }
         self.wbuf.extend_from_slice(&frame.0);
+        self.wbuf_peak = self.wbuf_peak.max(self.wbuf.len());
         Ok(())
     }
 
@@ -569,6 +583,7 @@ impl Connection {
         if let Some(key) = mask {
             apply_mask(&mut self.wbuf[start..], key, 0);
         }
+        self.wbuf_peak = self.wbuf_peak.max(self.wbuf.len());
         Ok(())
     }
 
@@ -584,8 +599,25 @@ impl Connection {
         let n = n.min(self.wbuf.len());
         self.wbuf.advance(n);
         if self.wbuf.is_empty() {
-            // Hold no memory while idle.
+            // Keep a small buffer for the next message; give a big one back.
+            if self.wbuf_peak > RETAIN {
+                self.wbuf = BytesMut::new();
+            }
+            self.wbuf_peak = 0;
+        }
+    }
+
+    /// Frees the input and output buffers if they hold nothing: call it when the connection
+    /// goes quiet, so an idle connection owns no heap memory. (Buffers of up to 32 KiB are
+    /// otherwise kept between messages to spare an allocation per message.)
+    pub fn shrink_buffers(&mut self) {
+        if self.rbuf.is_empty() {
+            self.rbuf = BytesMut::new();
+            self.rbuf_peak = 0;
+        }
+        if self.wbuf.is_empty() {
             self.wbuf = BytesMut::new();
+            self.wbuf_peak = 0;
         }
     }
 }

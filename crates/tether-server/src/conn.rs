@@ -47,6 +47,8 @@ pub(crate) struct Conn {
     pub(crate) read_paused: bool,
     /// `on_open` was called and `on_close` is still owed.
     pub(crate) app_open: bool,
+    /// Queued for servicing at the end of the turn.
+    pub(crate) dirty: bool,
     pub(crate) rooms: Vec<Arc<str>>,
 }
 
@@ -81,6 +83,7 @@ impl Conn {
             write_interest: false,
             read_paused: false,
             app_open: false,
+            dirty: false,
             rooms: Vec::new(),
         }
     }

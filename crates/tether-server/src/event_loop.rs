@@ -66,8 +66,15 @@ impl Core {
         self.conns.get_gen_mut(id.slot(), id.generation())
     }
 
+    /// Queues the connection for servicing at the end of the turn, once however often it
+    /// is marked.
     pub(crate) fn mark_dirty(&mut self, id: ConnId) {
-        self.dirty.push((id.slot(), id.generation()));
+        if let Some(conn) = self.conns.get_gen_mut(id.slot(), id.generation()) {
+            if !conn.dirty {
+                conn.dirty = true;
+                self.dirty.push((id.slot(), id.generation()));
+            }
+        }
     }
 
     /// Arms the connection's timer for `at` unless an earlier one is armed.
@@ -209,6 +216,7 @@ impl Core {
         let Some(conn) = self.conns.get_gen_mut(slot, generation) else {
             return;
         };
+        conn.dirty = false;
         let flushed = conn.flush();
         let mut resume = false;
         match flushed {
@@ -343,8 +351,9 @@ impl<H: Handler> Worker<H> {
                         if event.is_writable() {
                             self.core.service(slot, generation);
                         }
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            self.read(slot, generation);
+                        let drain = event.is_read_closed() || event.is_error();
+                        if event.is_readable() || drain {
+                            self.read(slot, generation, drain);
                         }
                     }
                 }
@@ -467,8 +476,13 @@ impl<H: Handler> Worker<H> {
         }
     }
 
-    /// Reads from a connection until `WouldBlock`, its budget, or backpressure.
-    fn read(&mut self, slot: u32, generation: u32) {
+    /// Reads from a connection until it is drained, its budget is spent, or backpressure.
+    ///
+    /// A read shorter than the buffer means the socket is empty: with edge-triggered
+    /// readiness, new data brings a new event, so the `recv` that would only say
+    /// `WouldBlock` is saved (a third of the syscalls of a small echo). After the peer's FIN
+    /// or an error (`drain`), it reads on until EOF.
+    fn read(&mut self, slot: u32, generation: u32, drain: bool) {
         let mut budget = self.core.config.read_budget;
         // Events left in the codec when backpressure stopped the last dispatch come first.
         if self
@@ -506,6 +520,9 @@ impl<H: Handler> Worker<H> {
                         self.core.ready.push_back((slot, generation));
                         return;
                     }
+                    if n < self.read_buf.len() && !drain {
+                        return;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
@@ -523,7 +540,7 @@ impl<H: Handler> Worker<H> {
             let Some((slot, generation)) = self.core.ready.pop_front() else {
                 break;
             };
-            self.read(slot, generation);
+            self.read(slot, generation, false);
         }
     }
 
@@ -823,6 +840,10 @@ impl<H: Handler> Worker<H> {
         let next = match conn.phase {
             Phase::Open => {
                 let idle = now.saturating_duration_since(conn.last_rx);
+                if idle >= cfg.ping_interval {
+                    // Quiet for a while: an idle connection holds no buffers.
+                    conn.codec.shrink_buffers();
+                }
                 if idle >= cfg.idle_timeout {
                     log::info!("{id} idle for {idle:?}: closing");
                     self.core
