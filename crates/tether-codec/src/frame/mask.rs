@@ -23,20 +23,30 @@
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let r = offset & 3;
     let k = [key[r], key[(r + 1) & 3], key[(r + 2) & 3], key[(r + 3) & 3]];
-    // 32-byte blocks: LLVM turns the inner loop into vector XORs (SSE2 on baseline x86-64).
-    let mut wide = [0u8; 32];
-    for (i, w) in wide.iter_mut().enumerate() {
-        *w = k[i & 3];
-    }
-    let mut blocks = buf.chunks_exact_mut(32);
-    for block in &mut blocks {
-        for (b, m) in block.iter_mut().zip(wide.iter()) {
-            *b ^= m;
+    let mut rest = buf;
+    if rest.len() >= 32 {
+        // 32-byte blocks: LLVM turns the inner loop into vector XORs (SSE2 on baseline x86-64).
+        let mut wide = [0u8; 32];
+        for (i, w) in wide.iter_mut().enumerate() {
+            *w = k[i & 3];
         }
+        let mut blocks = rest.chunks_exact_mut(32);
+        for block in &mut blocks {
+            for (b, m) in block.iter_mut().zip(wide.iter()) {
+                *b ^= m;
+            }
+        }
+        rest = blocks.into_remainder();
     }
-    // A whole number of blocks is a multiple of 4, so the tail starts at key phase 0.
-    for (i, b) in blocks.into_remainder().iter_mut().enumerate() {
-        *b ^= k[i & 3];
+    // Whole blocks are a multiple of 4 bytes, so the key phase is unchanged here.
+    let word = u32::from_ne_bytes(k);
+    let mut words = rest.chunks_exact_mut(4);
+    for w in &mut words {
+        let v = u32::from_ne_bytes([w[0], w[1], w[2], w[3]]) ^ word;
+        w.copy_from_slice(&v.to_ne_bytes());
+    }
+    for (b, m) in words.into_remainder().iter_mut().zip(k.iter()) {
+        *b ^= m;
     }
 }
 
