@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# benches/compare.sh: side-by-side WebSocket benchmarks on loopback: codec (criterion), echo, idle memory, broadcast; writes BENCHMARKS.md and benches/charts/*.svg.
+#
+# Usage: benches/compare.sh [--quick] [--runs N] [--only STEPS] [--no-codec] [--no-build] [--out FILE]
+#
+#   --quick      every step very briefly (to test the script; numbers are meaningless)
+#   --runs N     repetitions of each echo/broadcast scenario (default 3; medians are reported)
+#   --only STEPS comma list of codec,echo,idle,broadcast (default all); the report reuses the
+#                saved results of the other steps (target/bench-compare/*.jsonl)
+#   --no-codec   same as leaving codec out of --only (reuse target/criterion if present)
+#   --no-build   use the binaries already in target/
+#   --out FILE   report path (default BENCHMARKS.md)
+#
+# Servers, one at a time, pinned to CPU 0 (`taskset -c 0`), load pinned to CPU 1:
+#   tether --app echo --workers 1 | --workers 2, tokio-tungstenite and fastwebsockets echo
+#   servers from benches/peers (own cargo workspace), tether-bench-server for broadcast.
+# Every run is bounded in time and talks to 127.0.0.1 only.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+QUICK=0
+RUNS=3
+CODEC=1
+BUILD=1
+OUT="BENCHMARKS.md"
+ONLY=",codec,echo,idle,broadcast,"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1 ;;
+        --runs) RUNS="$2"; shift ;;
+        --no-codec) CODEC=0 ;;
+        --no-build) BUILD=0 ;;
+        --out) OUT="$2"; shift ;;
+        --only) ONLY=",$2,"; shift ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+if [ "$QUICK" = 1 ]; then
+    DURATION=0.5; WARMUP=0.2; RUNS=1
+    IDLE_SIZES="500 1000"; HOLD=1
+    BCAST_N=500; BCAST_MSGS=5
+    CODEC_ARGS=(--warm-up-time 0.05 --measurement-time 0.1 --sample-size 10)
+else
+    DURATION=5; WARMUP=1
+    IDLE_SIZES="10000 19900"; HOLD=3
+    BCAST_N=10000; BCAST_MSGS=50
+    CODEC_ARGS=()
+fi
+
+SERVER_CPU=0
+LOAD_CPU=1
+if [ "$(nproc)" -lt 2 ]; then SERVER_CPU=0; LOAD_CPU=0; fi
+
+WORK="$ROOT/target/bench-compare"
+mkdir -p "$WORK"
+want() { [[ "$ONLY" == *",$1,"* ]]; }
+[ "$CODEC" = 1 ] || ONLY="${ONLY//,codec,/,}"
+LOAD="$ROOT/target/release/tether-load"
+PEERS="$ROOT/target/peers/release"
+
+log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+if [ "$BUILD" = 1 ]; then
+    log "building tether, tether-load, tether-bench-server (release)"
+    cargo build --release -p tether -p tether-load
+    log "building peer servers (benches/peers, own workspace)"
+    cargo build --release --manifest-path benches/peers/Cargo.toml --target-dir target/peers
+fi
+
+if want codec; then
+    log "codec benchmarks: cargo bench --bench codec ${CODEC_ARGS[*]:-}"
+    cargo bench --bench codec -- "${CODEC_ARGS[@]}" 2>&1 | tee "$WORK/codec.txt" | grep -E '^[a-z_]+/|time:' >&2 || true
+fi
+
+# Servers: name and command (PORT is substituted).
+declare -A CMD=(
+    [tether-1w]="$ROOT/target/release/tether --app echo --workers 1 --listen 127.0.0.1:PORT --log-level error --max-connections 20000"
+    [tether-2w]="$ROOT/target/release/tether --app echo --workers 2 --listen 127.0.0.1:PORT --log-level error --max-connections 20000"
+    [tokio-tungstenite]="$PEERS/tungstenite-echo --listen 127.0.0.1:PORT"
+    [fastwebsockets]="$PEERS/fastwebsockets-echo --listen 127.0.0.1:PORT"
+    [tether-bench]="$ROOT/target/release/tether-bench-server --workers 1 --listen 127.0.0.1:PORT"
+)
+ECHO_SERVERS="tether-1w tether-2w tokio-tungstenite fastwebsockets"
+
+# Scenario name and tether-load flags.
+SCENARIOS=(
+    "100x20B|-c 100 -s 20 -k 1"
+    "10x1KiB|-c 10 -s 1024 -k 1"
+    "200x16KiB|-c 200 -s 16384 -k 1"
+    "1x64inflightx20B|-c 1 -s 20 -k 64"
+    "1x1MiB|-c 1 -s 1048576 -k 1"
+)
+
+PORT=19000
+SERVER_PID=""
+
+start_server() { # name
+    PORT=$((PORT + 1))
+    local cmd="${CMD[$1]//PORT/$PORT}"
+    # shellcheck disable=SC2086
+    taskset -c "$SERVER_CPU" $cmd > "$WORK/server-$1.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+        sleep 0.05
+    done
+    log "server $1 did not start; see $WORK/server-$1.log"
+    return 1
+}
+
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$SERVER_PID" 2>/dev/null || { wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; return 0; }
+        sleep 0.1
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+trap stop_server EXIT
+
+run_load() { # server scenario rep flags...
+    local server="$1" scenario="$2" rep="$3"; shift 3
+    local line
+    if line=$(timeout 120 taskset -c "$LOAD_CPU" "$LOAD" --server-pid "$SERVER_PID" \
+            --label "$server|$scenario|$rep" "$@" 2> "$WORK/load.err" | tail -n 1) \
+            && [ "${line:0:1}" = "{" ]; then
+        echo "$line" >> "$RESULTS"
+        echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("  " + d["label"] + ": " + ", ".join(f"{k}={d[k]}" for k in ("msgs_per_s","server_cpu_us_per_msg","p99_us","load_cpu_pct","rss_bytes_per_conn","server_frames_per_cpu_s","errors") if k in d))' >&2
+    else
+        log "FAILED: $server $scenario rep $rep: $(tail -n 2 "$WORK/load.err" | tr '\n' ' ')"
+        echo "{\"label\":\"$server|$scenario|$rep\",\"failed\":true}" >> "$RESULTS"
+    fi
+}
+
+log "load: $(uptime)"
+if want echo; then
+RESULTS="$WORK/echo.jsonl"; : > "$RESULTS"
+for rep in $(seq 1 "$RUNS"); do
+    for server in $ECHO_SERVERS; do
+        log "echo rep $rep/$RUNS on $server"
+        start_server "$server" || continue
+        for s in "${SCENARIOS[@]}"; do
+            name="${s%%|*}"; flags="${s#*|}"
+            # shellcheck disable=SC2086
+            run_load "$server" "$name" "$rep" --url "ws://127.0.0.1:$PORT/" $flags \
+                --duration "$DURATION" --warmup "$WARMUP"
+        done
+        stop_server
+    done
+done
+fi
+
+if want idle; then
+RESULTS="$WORK/idle.jsonl"; : > "$RESULTS"
+for n in $IDLE_SIZES; do
+    for server in $ECHO_SERVERS; do
+        log "idle $n on $server"
+        start_server "$server" || continue
+        run_load "$server" "idle$n" 1 --url "ws://127.0.0.1:$PORT/" --idle "$n" --hold "$HOLD" \
+            --connect-timeout 120
+        stop_server
+        sleep 1
+    done
+done
+fi
+
+if want broadcast; then
+RESULTS="$WORK/broadcast.jsonl"; : > "$RESULTS"
+for rep in $(seq 1 "$RUNS"); do
+    log "broadcast rep $rep/$RUNS: $BCAST_N subscribers x $BCAST_MSGS messages of 100 B"
+    start_server tether-bench || continue
+    run_load tether-bench "broadcast$BCAST_N" "$rep" --url "ws://127.0.0.1:$PORT/broadcast" \
+        --broadcast "$BCAST_N" --messages "$BCAST_MSGS" --size 100 --connect-timeout 120
+    stop_server
+    sleep 1
+done
+fi
+
+SIZES_JSON=$("$LOAD" --sizes)
+MACHINE="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(free -g | awk '/Mem:/{print $2}') GiB, Linux $(uname -r), $(rustc --version)"
+QUICK_FLAG=""
+[ "$QUICK" = 1 ] && QUICK_FLAG="--quick"
+log "writing $OUT and benches/charts/"
+cat "$WORK"/echo.jsonl "$WORK"/idle.jsonl "$WORK"/broadcast.jsonl > "$WORK/results.jsonl" 2>/dev/null || true
+python3 benches/report.py --results "$WORK/results.jsonl" --criterion target/criterion \
+    --sizes "$SIZES_JSON" --machine "$MACHINE" --load "$(uptime)" --runs "$RUNS" \
+    --notes benches/analysis.md --out "$OUT" --charts benches/charts $QUICK_FLAG

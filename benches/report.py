@@ -1,0 +1,508 @@
+#!/usr/bin/env python3
+"""benches/report.py: turns compare.sh results (JSON lines) and criterion estimates into BENCHMARKS.md and hand-written SVG charts.
+
+Standard library only; no network. Run by benches/compare.sh; can be re-run on saved results:
+    python3 benches/report.py --results target/bench-compare/results.jsonl --criterion target/criterion \
+        --out BENCHMARKS.md --charts benches/charts
+"""
+
+import argparse
+import html
+import json
+import os
+import statistics
+
+ECHO_SERVERS = ["tether-1w", "tether-2w", "tokio-tungstenite", "fastwebsockets"]
+SCENARIOS = ["100x20B", "10x1KiB", "200x16KiB", "1x64inflightx20B", "1x1MiB"]
+SCENARIO_TEXT = {
+    "100x20B": "100 connections × 20 B, 1 in flight",
+    "10x1KiB": "10 connections × 1 KiB, 1 in flight",
+    "200x16KiB": "200 connections × 16 KiB, 1 in flight",
+    "1x64inflightx20B": "1 connection × 64 in flight × 20 B",
+    "1x1MiB": "1 connection × 1 MiB, 1 in flight",
+}
+CODEC_LIBS = ["tether", "tungstenite", "fastwebsockets"]
+SIZES = ["16", "125", "1024", "65536", "1048576"]
+COLORS = {
+    "tether-1w": "#2b6cb0",
+    "tether-2w": "#63b3ed",
+    "tokio-tungstenite": "#dd6b20",
+    "fastwebsockets": "#38a169",
+    "tether": "#2b6cb0",
+    "tungstenite": "#dd6b20",
+    "reference": "#a0aec0",
+    "tether-bench": "#2b6cb0",
+}
+
+
+def load_results(path):
+    """Results grouped as {(server, scenario): [record, ...]} (failed runs kept apart)."""
+    runs, failed = {}, []
+    if not os.path.exists(path):
+        return runs, failed
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                d = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            parts = d.get("label", "").split("|")
+            if len(parts) != 3:
+                continue
+            if d.get("failed"):
+                failed.append(d["label"])
+                continue
+            runs.setdefault((parts[0], parts[1]), []).append(d)
+    return runs, failed
+
+
+NOISY_PCT = 15.0
+
+
+def clean(records):
+    """Runs where other processes used under NOISY_PCT % of a CPU, if any; else all runs."""
+    quiet = [r for r in records if (r.get("other_cpu_pct") or 0) < NOISY_PCT]
+    return quiet or records
+
+
+def med(records, key):
+    vals = [r[key] for r in records if isinstance(r.get(key), (int, float))]
+    return statistics.median(vals) if vals else None
+
+
+def criterion_ns(root, *parts):
+    """Median time in ns of one criterion benchmark, or None."""
+    p = os.path.join(root, *parts, "new", "estimates.json")
+    try:
+        with open(p) as f:
+            return json.load(f)["median"]["point_estimate"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "–"
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:.2f} M"
+    if abs(v) >= 1e4:
+        return f"{v / 1e3:.0f} k"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    return f"{v:.{digits}f}"
+
+
+def ratio(a, b):
+    """a / b as text, or a dash."""
+    if a is None or b is None or b == 0:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def human_size(s):
+    n = int(s)
+    if n >= 1 << 20:
+        return f"{n >> 20} MiB"
+    if n >= 1024:
+        return f"{n >> 10} KiB"
+    return f"{n} B"
+
+
+def bar_chart(path, title, unit, bars, note=""):
+    """A horizontal bar chart: bars = [(label, value, annotation, color)]."""
+    bars = [b for b in bars if b[1] is not None]
+    width, left, right, row = 760, 190, 150, 30
+    top = 48
+    height = top + row * max(len(bars), 1) + 40
+    vmax = max([b[1] for b in bars] + [1e-12])
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="13">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">'
+        f"{html.escape(title)}</text>",
+        f'<text x="{width / 2}" y="40" text-anchor="middle" fill="#555">{html.escape(unit)}</text>',
+    ]
+    span = width - left - right
+    for i, (label, value, annotation, color) in enumerate(bars):
+        y = top + i * row
+        w = max(1.0, span * value / vmax)
+        out.append(
+            f'<text x="{left - 8}" y="{y + 19}" text-anchor="end">{html.escape(label)}</text>'
+        )
+        out.append(
+            f'<rect x="{left}" y="{y + 5}" width="{w:.1f}" height="{row - 10}" fill="{color}"/>'
+        )
+        out.append(
+            f'<text x="{left + w + 6:.1f}" y="{y + 19}">{html.escape(fmt(value, 2))} '
+            f"{html.escape(annotation)}</text>"
+        )
+    if note:
+        out.append(
+            f'<text x="{width / 2}" y="{height - 12}" text-anchor="middle" fill="#777" '
+            f'font-size="11">{html.escape(note)}</text>'
+        )
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--results", default="target/bench-compare/results.jsonl")
+    ap.add_argument("--criterion", default="target/criterion")
+    ap.add_argument("--sizes", default="{}", help="JSON from `tether-load --sizes`")
+    ap.add_argument("--machine", default="")
+    ap.add_argument("--load", default="")
+    ap.add_argument("--runs", default="3")
+    ap.add_argument("--notes", default="benches/analysis.md")
+    ap.add_argument("--out", default="BENCHMARKS.md")
+    ap.add_argument("--charts", default="benches/charts")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--note", default="", help="a line shown under the title")
+    a = ap.parse_args()
+
+    os.makedirs(a.charts, exist_ok=True)
+    charts_rel = os.path.relpath(a.charts, os.path.dirname(os.path.abspath(a.out)) or ".")
+    runs, failed = load_results(a.results)
+    md = []
+    targets = []  # (target, measured, ok)
+
+    md.append("# Tether benchmarks\n")
+    md.append(
+        "Generated by `benches/compare.sh` (see the end of this file for the exact commands). "
+        "Loopback only; the server is pinned to CPU 0 and the load generator to CPU 1 "
+        "(`taskset`). Figures are medians of "
+        f"{a.runs} run(s). **CPU µs per message** is the server's user+system time from "
+        "`/proc/PID/stat` over the measured window divided by the echoes: steadier than "
+        "throughput on a shared machine.\n"
+    )
+    if a.note:
+        md.append(f"> **{a.note}**\n")
+    if a.quick:
+        md.append(
+            "> **`--quick` run: every step ran for a fraction of a second. These numbers only "
+            "show that the script works.**\n"
+        )
+    md.append(f"- Machine: {a.machine}\n- Load average at start: `{a.load.strip()}`\n")
+
+    # ---- echo ----
+    md.append("## Echo\n")
+    md.append(
+        "Messages/s (ratio to tether with 1 worker) · server CPU µs per message (ratio) · "
+        "p99 latency. `tether-2w` runs 2 workers on the same single pinned core: it shows the "
+        "cost of sharding, not scaling.\n"
+    )
+    header = "| scenario | " + " | ".join(ECHO_SERVERS) + " |"
+    md.append(header)
+    md.append("|---|" + "---|" * len(ECHO_SERVERS))
+    echo = {}
+    noisy = []
+    for sc in SCENARIOS:
+        cells = []
+        base = clean(runs.get(("tether-1w", sc), []))
+        b_rate, b_cpu = med(base, "msgs_per_s"), med(base, "server_cpu_us_per_msg")
+        for srv in ECHO_SERVERS:
+            all_rs = runs.get((srv, sc), [])
+            rs = clean(all_rs)
+            if len(rs) < len(all_rs):
+                noisy.append(f"{srv} {sc}: {len(all_rs) - len(rs)} of {len(all_rs)}")
+            rate, cpu, p99 = (
+                med(rs, "msgs_per_s"),
+                med(rs, "server_cpu_us_per_msg"),
+                med(rs, "p99_us"),
+            )
+            echo[(srv, sc)] = (rate, cpu, p99, med(rs, "load_cpu_pct"))
+            if rate is None:
+                cells.append("–")
+                continue
+            cells.append(
+                f"{fmt(rate)} msg/s ({ratio(rate, b_rate)})<br>{fmt(cpu, 2)} µs CPU "
+                f"({ratio(cpu, b_cpu)})<br>p99 {fmt(p99)} µs"
+            )
+        md.append(f"| {SCENARIO_TEXT[sc]} | " + " | ".join(cells) + " |")
+        bar_chart(
+            os.path.join(a.charts, f"echo-{sc}.svg"),
+            f"Echo: {SCENARIO_TEXT[sc]}",
+            "messages per second (higher is better); server CPU µs per message in brackets",
+            [
+                (
+                    srv,
+                    echo[(srv, sc)][0],
+                    f"msg/s  ({fmt(echo[(srv, sc)][1], 2)} µs CPU)",
+                    COLORS[srv],
+                )
+                for srv in ECHO_SERVERS
+            ],
+            note=f"medians of {a.runs} run(s); server on CPU 0, load on CPU 1",
+        )
+    md.append("")
+    if noisy:
+        md.append(
+            f"Runs left out because other processes used ≥ {NOISY_PCT:.0f}% of a CPU meanwhile "
+            "(`other_cpu_pct` from `/proc/stat`): " + "; ".join(noisy) + ".\n"
+        )
+    md.append(
+        "Load-generator CPU (median % of its core), to show when the client rather than "
+        "the server was the limit: "
+        + "; ".join(
+            f"{sc}: "
+            + ", ".join(
+                f"{srv} {fmt(echo[(srv, sc)][3], 0)}%"
+                for srv in ECHO_SERVERS
+                if echo[(srv, sc)][3] is not None
+            )
+            for sc in SCENARIOS
+        )
+        + ".\n"
+    )
+    for sc in SCENARIOS:
+        md.append(f"![{SCENARIO_TEXT[sc]}]({charts_rel}/echo-{sc}.svg)")
+    md.append("")
+
+    def echo_target(sc, peer, want):
+        t, p = echo.get(("tether-1w", sc)), echo.get((peer, sc))
+        if not t or not p or t[0] is None or p[0] is None:
+            targets.append((f"echo {sc}: ≥ {want}× {peer}", "not measured", False))
+            return
+        r = t[0] / p[0]
+        targets.append((f"echo {sc}: msg/s ≥ {want}× {peer}", f"{r:.2f}×", r >= want))
+
+    for sc in ["100x20B", "10x1KiB", "200x16KiB", "1x1MiB"]:
+        echo_target(sc, "fastwebsockets", 1.4 if sc == "200x16KiB" else 1.1)
+        echo_target(sc, "tokio-tungstenite", 1.5)
+        t = echo.get(("tether-1w", sc))
+        for peer in ["fastwebsockets", "tokio-tungstenite"]:
+            p = echo.get((peer, sc))
+            if t and p and t[1] is not None and p[1] is not None:
+                targets.append(
+                    (
+                        f"echo {sc}: CPU/msg below {peer}",
+                        f"{t[1]:.2f} vs {p[1]:.2f} µs",
+                        t[1] < p[1],
+                    )
+                )
+    echo_target("1x64inflightx20B", "fastwebsockets", 8)
+    echo_target("1x64inflightx20B", "tokio-tungstenite", 1.5)
+
+    # ---- idle ----
+    md.append("## Idle memory\n")
+    md.append(
+        "Server RSS growth per open connection (`/proc/PID/status` VmRSS after all "
+        "connections are open, minus before), one run per size. The kernel's share "
+        "(socket buffers, `struct tcp_sock`, epoll items) is not in RSS: the last column is "
+        "the system-wide `Slab` growth per connection, both ends together.\n"
+    )
+    idle_sizes = sorted(
+        {int(sc[4:]) for (_, sc) in runs if sc.startswith("idle")}
+    )
+    md.append("| server | " + " | ".join(f"{n} conns: B/conn" for n in idle_sizes) + " | kernel slab B/conn pair |")
+    md.append("|---|" + "---|" * (len(idle_sizes) + 1))
+    idle = {}
+    for srv in ECHO_SERVERS:
+        cells, slab = [], None
+        for n in idle_sizes:
+            rs = runs.get((srv, f"idle{n}"), [])
+            v = med(rs, "rss_bytes_per_conn")
+            idle[(srv, n)] = v
+            s = med(rs, "kernel_slab_bytes_per_conn_pair")
+            slab = s if s is not None else slab
+            cells.append(fmt(v, 0) if v is not None else "–")
+        md.append(f"| {srv} | " + " | ".join(cells) + f" | {fmt(slab, 0)} |")
+    md.append("")
+    if idle_sizes:
+        n_max = idle_sizes[-1]
+        bar_chart(
+            os.path.join(a.charts, "idle.svg"),
+            f"Idle server RSS per connection at {n_max} connections",
+            "bytes per connection (lower is better)",
+            [(s, idle.get((s, n_max)), "B", COLORS[s]) for s in ECHO_SERVERS],
+        )
+        md.append(f"![idle memory]({charts_rel}/idle.svg)\n")
+        t = idle.get(("tether-1w", n_max))
+        targets.append(
+            (
+                f"idle: ≤ 1 KiB server RSS per connection at {n_max}",
+                f"{fmt(t, 0)} B" if t is not None else "not measured",
+                t is not None and t <= 1024,
+            )
+        )
+        try:
+            sizes = json.loads(a.sizes)
+        except ValueError:
+            sizes = {}
+        slope = t
+        if slope is not None:
+            md.append("### What 100k and 1M connections need\n")
+            conn = sizes.get("tether_codec::Connection")
+            md.append(
+                "Per-connection structures of an idle open connection (no buffers held): "
+                f"`tether_codec::Connection` = {conn} B (`tether-load --sizes`), plus the server's "
+                "`Conn` around it (socket 4 B, peer address 32 B, three `Instant`s 48 B, two "
+                "empty `Vec`s for handshake bytes 48 B, the rooms `Vec` 24 B, flags) ≈ 400 B; "
+                "its slab entry adds the generation (≈ 410 B); one armed timer heap entry "
+                "≈ 40 B; slab and heap growth by doubling adds up to 2× on top between "
+                f"resizes. Measured slope at {n_max}: **{slope:.0f} B**.\n"
+            )
+            md.append("| connections | server user-space RSS (slope × N) | kernel (slab, server side ≈ half the pair) |")
+            md.append("|---|---|---|")
+            slab_pair = None
+            for srv in ["tether-1w"]:
+                for n in idle_sizes:
+                    v = med(runs.get((srv, f"idle{n}"), []), "kernel_slab_bytes_per_conn_pair")
+                    slab_pair = v if v is not None else slab_pair
+            for n in [100_000, 1_000_000]:
+                k = f"{slab_pair / 2 * n / 2**20:.0f} MiB" if slab_pair else "–"
+                md.append(f"| {n:,} | {slope * n / 2**20:.0f} MiB | {k} |")
+            md.append(
+                "\nBeyond 20k a process needs a larger `RLIMIT_NOFILE`, and beyond ~28k "
+                "connections from one client address more source addresses "
+                "(`tether-load --sources`) or more ephemeral ports.\n"
+            )
+
+    # ---- broadcast ----
+    md.append("## Broadcast\n")
+    bc = [(k, v) for k, v in runs.items() if k[1].startswith("broadcast")]
+    if bc:
+        (srv, sc), rs = bc[0]
+        rs = clean(rs)
+        n = rs[0]["connections"]
+        p50, p99, mx = med(rs, "p50_us"), med(rs, "p99_us"), med(rs, "max_us")
+        fps, cpu_fps = med(rs, "frames_per_s"), med(rs, "server_frames_per_cpu_s")
+        fan = med(rs, "fanout_p50_us")
+        md.append(
+            f"`tether-bench-server --workers 1` (`/broadcast` calls `Ctx::broadcast`), {n} "
+            f"subscribers, {rs[0]['messages']} messages of {rs[0]['size']} B, one at a time.\n"
+        )
+        md.append("| delivery p50 | p99 | max | fan-out to all (p50) | frames/s while fanning out | frames per server CPU second |")
+        md.append("|---|---|---|---|---|---|")
+        md.append(
+            f"| {fmt(p50 / 1000 if p50 else None, 2)} ms | {fmt(p99 / 1000 if p99 else None, 2)} ms | "
+            f"{fmt(mx / 1000 if mx else None, 2)} ms | {fmt(fan / 1000 if fan else None, 2)} ms | "
+            f"{fmt(fps)} | {fmt(cpu_fps)} |\n"
+        )
+        bar_chart(
+            os.path.join(a.charts, "broadcast.svg"),
+            f"Broadcast of {rs[0]['size']} B to {n} clients (tether, 1 worker)",
+            "delivery latency, ms (lower is better)",
+            [
+                ("p50", p50 / 1000 if p50 else None, "ms", "#63b3ed"),
+                ("p99", p99 / 1000 if p99 else None, "ms", "#2b6cb0"),
+                ("max", mx / 1000 if mx else None, "ms", "#1a365d"),
+            ],
+            note=f"{fmt(cpu_fps)} frames per server CPU second",
+        )
+        md.append(f"![broadcast]({charts_rel}/broadcast.svg)\n")
+        targets.append(
+            (f"broadcast to {n}: p99 ≤ 20 ms", f"{p99 / 1000:.1f} ms" if p99 else "–", bool(p99 and p99 <= 20_000))
+        )
+        targets.append(
+            ("broadcast: one worker ≥ 1M frames/s (per server CPU second)", fmt(cpu_fps), bool(cpu_fps and cpu_fps >= 1e6))
+        )
+
+    # ---- codec ----
+    md.append("## Codec (criterion)\n")
+    md.append(
+        "Median time per operation from `target/criterion/**/new/estimates.json`; the ratio "
+        "is the peer's time over tether's (above 1 means tether is faster). `decode_api` is "
+        "each library's server read path on one masked binary frame held in memory "
+        "(tether `Connection::receive` + `poll_event`; tungstenite `WebSocket::read`; "
+        "fastwebsockets `WebSocket::read_frame`), one copy in included; `decode_raw` is "
+        "tether's `FrameHeader::decode` + `apply_mask` without the state machine.\n"
+    )
+    md.append("| group | size | tether | tungstenite | fastwebsockets | vs tungstenite | vs fastwebsockets |")
+    md.append("|---|---|---|---|---|---|---|")
+    crit = a.criterion
+    for group in ["decode_api", "decode_raw", "encode_api", "encode_raw"]:
+        for s in SIZES:
+            t = criterion_ns(crit, group, "tether", s)
+            tu = criterion_ns(crit, group, "tungstenite", s)
+            fw = criterion_ns(crit, group, "fastwebsockets", s)
+            if t is None:
+                continue
+            md.append(
+                f"| {group} | {human_size(s)} | {fmt(t)} ns | {fmt(tu)} ns | {fmt(fw)} ns | "
+                f"{ratio(tu, t)} | {ratio(fw, t)} |"
+            )
+            if group == "decode_api":
+                targets.append((f"codec decode {human_size(s)}: ≥ 2× tungstenite", ratio(tu, t), bool(tu and t and tu / t >= 2)))
+                targets.append((f"codec decode {human_size(s)}: ≥ 1.2× fastwebsockets", ratio(fw, t), bool(fw and t and fw / t >= 1.2)))
+    for lib_dir in ["1000x20B"]:
+        t = criterion_ns(crit, "stream_small", "tether", lib_dir)
+        tu = criterion_ns(crit, "stream_small", "tungstenite", lib_dir)
+        fw = criterion_ns(crit, "stream_small", "fastwebsockets", lib_dir)
+        if t is not None:
+            md.append(
+                f"| stream_small | 1000 × 20 B | {fmt(t)} ns | {fmt(tu)} ns | {fmt(fw)} ns | "
+                f"{ratio(tu, t)} | {ratio(fw, t)} |"
+            )
+    t = criterion_ns(crit, "handshake", "tether")
+    tu = criterion_ns(crit, "handshake", "tungstenite")
+    if t is not None:
+        md.append(f"| handshake | parse+accept | {fmt(t)} ns | {fmt(tu)} ns | n/a (needs hyper) | {ratio(tu, t)} | – |")
+    md.append("")
+    md.append("| unmask | tether `apply_mask` | byte-loop reference | fastwebsockets `unmask` | vs reference | vs fastwebsockets |")
+    md.append("|---|---|---|---|---|---|")
+    for s in SIZES:
+        t = criterion_ns(crit, "unmask", "tether", s)
+        r = criterion_ns(crit, "unmask", "reference", s)
+        fw = criterion_ns(crit, "unmask", "fastwebsockets", s)
+        if t is None:
+            continue
+        md.append(f"| {human_size(s)} | {fmt(t)} ns | {fmt(r)} ns | {fmt(fw)} ns | {ratio(r, t)} | {ratio(fw, t)} |")
+        if s == "65536":
+            targets.append(("unmask 64 KiB: ≥ 8× byte loop", ratio(r, t), bool(r and t and r / t >= 8)))
+    md.append("")
+    for group in ["decode_api", "encode_api"]:
+        bars = []
+        for sz in SIZES:
+            t = criterion_ns(crit, group, "tether", sz)
+            for lib in ["tungstenite", "fastwebsockets"]:
+                ns = criterion_ns(crit, group, lib, sz)
+                if ns is not None and t:
+                    bars.append((f"vs {lib} {human_size(sz)}", ns / t, "×", COLORS[lib]))
+        if bars:
+            bar_chart(
+                os.path.join(a.charts, f"codec-{group}.svg"),
+                f"Codec {group}: tether's speed relative to each peer",
+                "peer time ÷ tether time (above 1: tether is faster)",
+                bars,
+            )
+            md.append(f"![codec {group}]({charts_rel}/codec-{group}.svg)")
+    md.append("")
+
+    # ---- targets ----
+    md.append("## Targets of issue 5\n")
+    md.append("| target | measured | met |")
+    md.append("|---|---|---|")
+    for name, value, ok in targets:
+        md.append(f"| {name} | {value} | {'yes' if ok else '**no**'} |")
+    md.append("")
+    if failed:
+        md.append("Failed runs: " + ", ".join(f"`{f}`" for f in failed) + "\n")
+
+    if a.notes and os.path.exists(a.notes):
+        with open(a.notes) as f:
+            md.append(f.read().rstrip() + "\n")
+
+    md.append("## How to reproduce\n")
+    md.append(
+        "```sh\n"
+        "benches/compare.sh            # everything: builds, codec benches, echo, idle, broadcast (~25 min)\n"
+        "benches/compare.sh --quick    # a fast smoke run of the same steps\n"
+        "cargo bench --bench codec     # codec benches alone\n"
+        "target/release/tether --app echo --workers 1 --listen 127.0.0.1:9001 &\n"
+        "target/release/tether-load --url ws://127.0.0.1:9001/ -c 100 -s 20 -k 1 -d 5 --server-pid $!\n"
+        "```\n"
+    )
+    with open(a.out, "w") as f:
+        f.write("\n".join(md))
+    # The summary for the terminal: the echo table and the targets.
+    print("\n".join(l for l in md if l.startswith("|")))
+
+
+if __name__ == "__main__":
+    main()

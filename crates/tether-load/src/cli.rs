@@ -1,0 +1,143 @@
+//! The `tether-load` command line: target, mode (echo, `--idle`, `--broadcast`) and their bounds.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use clap::{Parser, ValueEnum};
+
+/// Payload kind of the messages sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Payload {
+    /// Text frames (UTF-8 validated by the server).
+    Text,
+    /// Binary frames.
+    Binary,
+}
+
+/// Loopback WebSocket load generator: echo (default), `--idle N` or `--broadcast N`.
+///
+/// Every run is bounded in time and ends with one JSON line on stdout.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "tether-load", version, about, long_about)]
+pub struct Args {
+    /// Server URL, ws://IP:PORT/PATH on a loopback address.
+    #[arg(long, default_value = "ws://127.0.0.1:9001/")]
+    pub url: String,
+    /// Echo: connections.
+    #[arg(long, short = 'c', default_value_t = 100)]
+    pub connections: usize,
+    /// Payload bytes per message (at least 8: an id travels in the first 8).
+    #[arg(long, short = 's', default_value_t = 20)]
+    pub size: usize,
+    /// Echo: messages in flight per connection.
+    #[arg(long, short = 'k', default_value_t = 1)]
+    pub inflight: usize,
+    /// Echo: measured seconds (after the warm-up).
+    #[arg(long, short = 'd', default_value_t = 5.0)]
+    pub duration: f64,
+    /// Echo: seconds of traffic before measuring.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup: f64,
+    /// Text or binary frames.
+    #[arg(long, value_enum, default_value_t = Payload::Binary)]
+    pub payload: Payload,
+    /// Idle mode: hold this many open connections.
+    #[arg(long, conflicts_with = "broadcast")]
+    pub idle: Option<usize>,
+    /// Idle mode: seconds to hold the connections once all are open.
+    #[arg(long, default_value_t = 5.0)]
+    pub hold: f64,
+    /// Broadcast mode: this many subscribers (the first one also publishes).
+    #[arg(long)]
+    pub broadcast: Option<usize>,
+    /// Broadcast mode: messages to publish, one after the previous is fully delivered.
+    #[arg(long, default_value_t = 50)]
+    pub messages: usize,
+    /// Broadcast mode: pause between messages, in milliseconds.
+    #[arg(long, default_value_t = 20.0)]
+    pub interval_ms: f64,
+    /// The server's process id: its CPU time and RSS are read from /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Source addresses 127.0.0.1..=127.0.0.N to spread connections over (0: one per 16,000
+    /// connections; more are added when ports run short).
+    #[arg(long, default_value_t = 0)]
+    pub sources: u8,
+    /// Connections opening at once at most.
+    #[arg(long, default_value_t = 256)]
+    pub max_opening: usize,
+    /// Seconds allowed for opening all connections.
+    #[arg(long, default_value_t = 60.0)]
+    pub connect_timeout: f64,
+    /// A label copied into the JSON line.
+    #[arg(long, default_value = "")]
+    pub label: String,
+    /// Print the sizes of tether-codec's per-connection types and exit.
+    #[arg(long)]
+    pub sizes: bool,
+}
+
+/// A parsed `ws://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Host as written (for the `Host` header).
+    pub host: String,
+    /// Resolved loopback address.
+    pub addr: SocketAddr,
+    /// Request target, starting with `/`.
+    pub path: String,
+}
+
+impl Target {
+    /// Parses `ws://HOST:PORT/PATH`; refuses anything that is not a loopback address.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let rest = url
+            .strip_prefix("ws://")
+            .ok_or_else(|| format!("{url}: only ws:// URLs"))?;
+        let (host, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let addr = host
+            .to_socket_addrs()
+            .map_err(|e| format!("{host}: {e}"))?
+            .find(|a| a.is_ipv4())
+            .ok_or_else(|| format!("{host}: no IPv4 address"))?;
+        if !addr.ip().is_loopback() {
+            return Err(format!("{host}: only loopback targets are allowed"));
+        }
+        Ok(Target {
+            host: host.to_owned(),
+            addr,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The same target with another path.
+    pub fn with_path(&self, path: &str) -> Target {
+        Target {
+            path: path.to_owned(),
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let t = Target::parse("ws://127.0.0.1:9001/x?y").unwrap();
+        assert_eq!((t.addr.port(), t.path.as_str()), (9001, "/x?y"));
+        assert_eq!(Target::parse("ws://127.0.0.1:80").unwrap().path, "/");
+        assert!(Target::parse("ws://10.0.0.1:80/").is_err());
+        assert!(Target::parse("http://127.0.0.1:80/").is_err());
+    }
+
+    #[test]
+    fn args_parse() {
+        let a = Args::parse_from(["tether-load", "--idle", "10", "--hold", "1"]);
+        assert_eq!(a.idle, Some(10));
+        assert!(Args::try_parse_from(["tether-load", "--idle", "1", "--broadcast", "1"]).is_err());
+    }
+}

@@ -1,0 +1,475 @@
+//! The load generator's sockets (RFC 6455 §4.1 client side): non-blocking connects from chosen 127.0.0.x sources, the opening handshake, and buffered reads and writes on one mio loop.
+//!
+//! [`Net`] owns every connection and the shared read buffer. A mode drives it: it calls
+//! [`Net::poll`], then gets each connection's verified messages through a callback and queues
+//! replies with [`Net::queue`]; [`Net::flush_dirty`] writes them once per turn, so replies to
+//! a batch of echoes leave in one `write`.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use socket2::{Domain, Socket, Type};
+
+use crate::wire::{self, FrameReader, FrameTemplate, Got};
+
+/// Size of the read buffer shared by all connections.
+const READ_BUF: usize = 256 * 1024;
+
+/// Where a connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// TCP connect in progress; the request is queued.
+    Connecting,
+    /// Request sent (or sending); waiting for the `101`.
+    Handshake,
+    /// Frames flow.
+    Open,
+    /// Failed or closed; ignored from now on.
+    Dead,
+}
+
+/// One client connection.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    /// Where it stands.
+    pub phase: Phase,
+    /// Response head bytes while in `Handshake`.
+    head: Vec<u8>,
+    /// Bytes waiting to be written (reused; its capacity is kept).
+    out: Vec<u8>,
+    /// How much of `out` is written.
+    out_pos: usize,
+    reader: FrameReader,
+    write_interest: bool,
+    dirty: bool,
+}
+
+/// What a turn of the loop reports to the mode for one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    /// The handshake completed.
+    Opened,
+    /// Verified messages, in arrival order.
+    Messages,
+    /// The connection failed.
+    Failed(String),
+}
+
+/// All connections of one run on one `mio::Poll`.
+pub struct Net {
+    poll: Poll,
+    events: Events,
+    /// The connections, indexed by token.
+    pub conns: Vec<Conn>,
+    target: SocketAddr,
+    request: Vec<u8>,
+    read_buf: Box<[u8]>,
+    got: Vec<Got>,
+    dirty: Vec<usize>,
+    /// Source addresses in use: 127.0.0.1 up to 127.0.0.`sources`.
+    sources: u8,
+    max_sources: u8,
+}
+
+impl Net {
+    /// A loop aimed at `target` (loopback only), sending `request` on each new connection.
+    pub fn new(target: SocketAddr, request: Vec<u8>, sources: u8) -> io::Result<Net> {
+        if !target.ip().is_loopback() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "only loopback targets are allowed",
+            ));
+        }
+        Ok(Net {
+            poll: Poll::new()?,
+            events: Events::with_capacity(4096),
+            conns: Vec::new(),
+            target,
+            request,
+            read_buf: vec![0u8; READ_BUF].into_boxed_slice(),
+            got: Vec::new(),
+            dirty: Vec::new(),
+            sources: sources.max(1),
+            max_sources: 64,
+        })
+    }
+
+    /// How many source addresses are in use.
+    pub fn sources(&self) -> u8 {
+        self.sources
+    }
+
+    /// Starts one more connection; returns its index. Moves to the next 127.0.0.x source
+    /// address when the kernel runs out of ports on the current ones.
+    pub fn connect(&mut self) -> io::Result<usize> {
+        let idx = self.conns.len();
+        loop {
+            let src = Ipv4Addr::new(127, 0, 0, 1 + (idx % self.sources as usize) as u8);
+            match open_socket(src, self.target) {
+                Ok(stream) => return self.add(stream),
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EADDRNOTAVAIL | libc::EADDRINUSE)
+                    ) && self.sources < self.max_sources =>
+                {
+                    self.sources += 1;
+                    eprintln!(
+                        "tether-load: ports short ({e}); now spreading over {} source addresses",
+                        self.sources
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn add(&mut self, mut stream: TcpStream) -> io::Result<usize> {
+        let idx = self.conns.len();
+        self.poll.registry().register(
+            &mut stream,
+            Token(idx),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        self.conns.push(Conn {
+            stream,
+            phase: Phase::Connecting,
+            head: Vec::new(),
+            out: self.request.clone(),
+            out_pos: 0,
+            reader: FrameReader::default(),
+            write_interest: true,
+            dirty: false,
+        });
+        Ok(idx)
+    }
+
+    /// Queues bytes on an open connection; they are written by [`flush_dirty`](Self::flush_dirty).
+    pub fn queue(&mut self, idx: usize, f: impl FnOnce(&mut Vec<u8>)) {
+        let Some(c) = self.conns.get_mut(idx) else {
+            return;
+        };
+        if c.phase == Phase::Dead {
+            return;
+        }
+        f(&mut c.out);
+        if !c.dirty {
+            c.dirty = true;
+            self.dirty.push(idx);
+        }
+    }
+
+    /// Bytes queued and not yet written on a connection.
+    pub fn pending(&self, idx: usize) -> usize {
+        self.conns.get(idx).map_or(0, |c| c.out.len() - c.out_pos)
+    }
+
+    /// Writes every connection that got new output this turn.
+    pub fn flush_dirty(&mut self) -> Vec<(usize, String)> {
+        let mut failed = Vec::new();
+        for idx in std::mem::take(&mut self.dirty) {
+            if let Some(c) = self.conns.get_mut(idx) {
+                c.dirty = false;
+                if let Err(e) = self.flush_one(idx) {
+                    failed.push((idx, e));
+                }
+            }
+        }
+        failed
+    }
+
+    fn flush_one(&mut self, idx: usize) -> Result<(), String> {
+        let registry = self.poll.registry();
+        let Some(c) = self.conns.get_mut(idx) else {
+            return Ok(());
+        };
+        if c.phase == Phase::Connecting || c.phase == Phase::Dead {
+            return Ok(());
+        }
+        while c.out_pos < c.out.len() {
+            match c.stream.write(&c.out[c.out_pos..]) {
+                Ok(0) => return Err(fail(c, "write returned 0")),
+                Ok(n) => c.out_pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(fail(c, &format!("write: {e}"))),
+            }
+        }
+        if c.out_pos == c.out.len() {
+            c.out.clear();
+            c.out_pos = 0;
+        }
+        let want = c.out_pos < c.out.len();
+        if want != c.write_interest {
+            c.write_interest = want;
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            registry
+                .reregister(&mut c.stream, Token(idx), interest)
+                .map_err(|e| fail(c, &format!("reregister: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for readiness, then reads and verifies. `on` is called per
+    /// connection with what happened and, for `Messages`, the verified ids (pings are
+    /// answered here).
+    pub fn poll(
+        &mut self,
+        timeout: Duration,
+        tpl: &FrameTemplate,
+        mut on: impl FnMut(&mut Net, usize, Report, &[u32]),
+    ) -> io::Result<()> {
+        if let Err(e) = self.poll.poll(&mut self.events, Some(timeout)) {
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        let ready: Vec<(usize, bool, bool, bool)> = self
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.token().0,
+                    e.is_readable() || e.is_error(),
+                    e.is_writable(),
+                    e.is_read_closed() || e.is_error(),
+                )
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for (idx, readable, writable, closed) in ready {
+            if !self.conns.get(idx).is_some_and(|c| c.phase != Phase::Dead) {
+                continue;
+            }
+            if writable {
+                if let Err(msg) = self.on_writable(idx) {
+                    on(self, idx, Report::Failed(msg), &[]);
+                    continue;
+                }
+            }
+            if readable || closed {
+                ids.clear();
+                for r in self.on_readable(idx, tpl, closed, &mut ids) {
+                    on(self, idx, r, &ids);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_writable(&mut self, idx: usize) -> Result<(), String> {
+        let Some(c) = self.conns.get_mut(idx) else {
+            return Ok(());
+        };
+        if c.phase == Phase::Connecting {
+            if let Ok(Some(e)) | Err(e) = c.stream.take_error() {
+                return Err(fail(c, &format!("connect: {e}")));
+            }
+            match c.stream.peer_addr() {
+                Ok(_) => c.phase = Phase::Handshake,
+                Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => return Ok(()),
+                Err(e) => return Err(fail(c, &format!("connect: {e}"))),
+            }
+        }
+        self.flush_one(idx)
+    }
+
+    /// Reads until `WouldBlock` (or a short read on a socket that is not closing), verifying
+    /// frames; answers pings; returns what happened and appends verified ids to `ids`.
+    fn on_readable(
+        &mut self,
+        idx: usize,
+        tpl: &FrameTemplate,
+        closing: bool,
+        ids: &mut Vec<u32>,
+    ) -> Vec<Report> {
+        let mut reports = Vec::new();
+        self.got.clear();
+        while let Some(c) = self.conns.get_mut(idx) {
+            if matches!(c.phase, Phase::Connecting | Phase::Dead) {
+                break;
+            }
+            let n = match c.stream.read(&mut self.read_buf) {
+                Ok(0) => {
+                    reports.push(Report::Failed(fail(c, "server closed the connection")));
+                    break;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    reports.push(Report::Failed(fail(c, &format!("read: {e}"))));
+                    break;
+                }
+            };
+            let fed = if c.phase == Phase::Handshake {
+                c.head.extend_from_slice(&self.read_buf[..n]);
+                match wire::check_response(&c.head) {
+                    Ok(None) => continue,
+                    Ok(Some(used)) => {
+                        c.phase = Phase::Open;
+                        reports.push(Report::Opened);
+                        let head = std::mem::take(&mut c.head);
+                        c.reader.feed(&head[used..], tpl, &mut self.got)
+                    }
+                    Err(e) => Err(e),
+                }
+            } else {
+                c.reader.feed(&self.read_buf[..n], tpl, &mut self.got)
+            };
+            if let Err(e) = fed {
+                reports.push(Report::Failed(fail(c, &e.to_string())));
+                break;
+            }
+            if n < self.read_buf.len() && !closing {
+                // Edge-triggered: a short read drained the socket; new data brings a new edge.
+                break;
+            }
+        }
+        let mut pongs = Vec::new();
+        for g in &self.got {
+            match g {
+                Got::Message(id) => ids.push(*id),
+                Got::Ping(p, n) => wire::push_pong(&p[..*n], &mut pongs),
+            }
+        }
+        if !pongs.is_empty() {
+            self.queue(idx, |o| o.extend_from_slice(&pongs));
+        }
+        if !ids.is_empty() {
+            reports.push(Report::Messages);
+        }
+        reports
+    }
+
+    /// Opens connections until `n` are open, at most `max_opening` at once, within `timeout`.
+    ///
+    /// A connection that fails while opening is replaced, up to `n / 100 + 10` failures.
+    /// Prints progress to stderr when `progress` is set. Returns how long it took.
+    pub fn open_all(
+        &mut self,
+        n: usize,
+        max_opening: usize,
+        timeout: Duration,
+        tpl: &FrameTemplate,
+        progress: bool,
+    ) -> Result<Duration, String> {
+        let start = Instant::now();
+        let mut failures = Vec::new();
+        let mut last_note = start;
+        loop {
+            let open = self.open_count();
+            let opening = self.opening();
+            if open >= n {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                return Err(format!(
+                    "only {open} of {n} connections open after {timeout:?} ({} failed{})",
+                    failures.len(),
+                    failures
+                        .first()
+                        .map(|f| format!(", first: {f}"))
+                        .unwrap_or_default()
+                ));
+            }
+            if failures.len() > n / 100 + 10 {
+                return Err(format!(
+                    "{} connections failed while opening, first: {}",
+                    failures.len(),
+                    failures.first().map_or("?", |s: &String| s.as_str())
+                ));
+            }
+            let mut room = max_opening.saturating_sub(opening).min(n - open - opening);
+            while room > 0 {
+                if let Err(e) = self.connect() {
+                    failures.push(format!("connect: {e}"));
+                    break;
+                }
+                room -= 1;
+            }
+            for (_, e) in self.flush_dirty() {
+                failures.push(e);
+            }
+            self.poll(Duration::from_millis(5), tpl, |_, _, report, _| {
+                if let Report::Failed(e) = report {
+                    failures.push(e);
+                }
+            })
+            .map_err(|e| format!("poll: {e}"))?;
+            if progress && last_note.elapsed() > Duration::from_secs(2) {
+                last_note = Instant::now();
+                eprintln!(
+                    "tether-load: {open}/{n} open, {opening} opening, {:.1} s",
+                    start.elapsed().as_secs_f64()
+                );
+            }
+        }
+    }
+
+    /// Connections open now.
+    pub fn open_count(&self) -> usize {
+        self.conns.iter().filter(|c| c.phase == Phase::Open).count()
+    }
+
+    /// Connections still connecting or in the handshake.
+    pub fn opening(&self) -> usize {
+        self.conns
+            .iter()
+            .filter(|c| matches!(c.phase, Phase::Connecting | Phase::Handshake))
+            .count()
+    }
+}
+
+/// Marks a connection dead and returns the reason.
+fn fail(c: &mut Conn, why: &str) -> String {
+    c.phase = Phase::Dead;
+    c.out = Vec::new();
+    c.out_pos = 0;
+    why.to_owned()
+}
+
+/// A non-blocking socket bound to `src` (port chosen at connect time) and connecting.
+fn open_socket(src: Ipv4Addr, target: SocketAddr) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+    socket.set_nonblocking(true)?;
+    socket.set_tcp_nodelay(true)?;
+    if src != Ipv4Addr::LOCALHOST {
+        // Let connect() pick the port per destination, not bind() per source.
+        let one: libc::c_int = 1;
+        // SAFETY: a valid fd and a pointer to a c_int that outlives the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_BIND_ADDRESS_NO_PORT,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        socket.bind(&SocketAddr::new(IpAddr::V4(src), 0).into())?;
+    }
+    match socket.connect(&target.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(socket.into()))
+}
+
+/// Seconds since `t`, as a float.
+pub fn secs_since(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}
