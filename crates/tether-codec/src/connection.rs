@@ -6,7 +6,7 @@ use crate::close::{self, CloseCode, CloseFrame};
 use crate::config::Config;
 use crate::error::{CapacityError, Error, ProtocolError, UsageError};
 use crate::frame::header::FrameHeader;
-use crate::frame::mask::apply_mask;
+use crate::frame::mask::{apply_mask, extend_unmasked};
 use crate::frame::opcode::Opcode;
 use crate::mask_source::MaskSource;
 use crate::message::{Message, Outgoing, Utf8Bytes};
@@ -71,8 +71,10 @@ struct InFrame {
     header: FrameHeader,
     header_len: usize,
     payload_len: usize,
-    /// Payload bytes already unmasked (and, for text, validated) in place.
+    /// Payload bytes already checked (UTF-8 for text) and handed on.
     done: usize,
+    /// Payload bytes already unmasked (`>= done`: `receive` may unmask as it copies).
+    unmasked: usize,
     /// Whether this frame's payload is text to validate.
     text: bool,
 }
@@ -229,6 +231,29 @@ impl Connection {
         if self.rbuf.len() > self.config.max_frame_size + FrameHeader::MAX_LEN {
             return Err(UsageError::ReceiveBufferFull.into());
         }
+        let mut data = data;
+        // The next frame starts at `data`: take its header now, so that its payload is
+        // unmasked while it is copied in (one pass over memory instead of two). A header that
+        // fails a check is left for `poll_event` to report, in order.
+        if self.frame.is_none() && self.rbuf.is_empty() {
+            if let Ok(crate::Status::Complete((h, n))) = FrameHeader::decode(data) {
+                if let Ok(f) = self.start_frame(h, n) {
+                    self.frame = Some(f);
+                    self.rbuf.extend_from_slice(&data[..n]);
+                    data = &data[n..];
+                }
+            }
+        }
+        if let Some(f) = self.frame.as_mut() {
+            if let Some(key) = f.header.mask {
+                if self.rbuf.len() == f.header_len + f.unmasked && f.unmasked < f.payload_len {
+                    let k = (f.payload_len - f.unmasked).min(data.len());
+                    extend_unmasked(&mut self.rbuf, &data[..k], key, f.unmasked);
+                    f.unmasked += k;
+                    data = &data[k..];
+                }
+            }
+        }
         self.rbuf.extend_from_slice(data);
         self.rbuf_peak = self.rbuf_peak.max(self.rbuf.len());
         Ok(())
@@ -289,15 +314,20 @@ impl Connection {
         // Unmask and validate whatever part of the payload has arrived.
         let avail = (self.rbuf.len() - frame.header_len).min(frame.payload_len);
         if avail > frame.done {
-            let piece = &mut self.rbuf[frame.header_len + frame.done..frame.header_len + avail];
             if let Some(key) = frame.header.mask {
-                apply_mask(piece, key, frame.done);
+                if avail > frame.unmasked {
+                    let raw =
+                        &mut self.rbuf[frame.header_len + frame.unmasked..frame.header_len + avail];
+                    apply_mask(raw, key, frame.unmasked);
+                }
             }
             if frame.text {
-                self.utf8.feed(piece)?;
+                self.utf8
+                    .feed(&self.rbuf[frame.header_len + frame.done..frame.header_len + avail])?;
             }
             if let Some(f) = self.frame.as_mut() {
                 f.done = avail;
+                f.unmasked = f.unmasked.max(avail);
             }
         }
         if avail < frame.payload_len {
@@ -365,6 +395,7 @@ impl Connection {
             header_len,
             payload_len,
             done: 0,
+            unmasked: 0,
             text,
         })
     }
