@@ -6,9 +6,9 @@
 use std::time::{Duration, Instant};
 
 use crate::cli::{Args, Target};
-use crate::net::{Net, Report};
+use crate::net::Report;
 use crate::stats::{self, Json};
-use crate::wire::{self, FrameTemplate};
+use crate::wire::FrameTemplate;
 
 /// How long one message may take to reach everyone before the run gives up on it.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -21,12 +21,7 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
         return Err(format!("{n} subscribers exceed the file limit of {nofile}"));
     }
     let tpl = FrameTemplate::new(args.size, args.payload == crate::cli::Payload::Text);
-    let mut net = Net::new(
-        target.addr,
-        wire::request(&target.host, &target.path),
-        args.sources,
-    )
-    .map_err(|e| format!("poll: {e}"))?;
+    let mut net = crate::net::for_target(target, args.sources)?;
     let connect = net.open_all(
         n,
         args.max_opening,

@@ -4,9 +4,9 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::cli::{Args, Payload, Target};
-use crate::net::{Net, Report};
+use crate::net::Report;
 use crate::stats::{self, Json};
-use crate::wire::{self, FrameTemplate};
+use crate::wire::FrameTemplate;
 
 /// Per-connection echo bookkeeping.
 #[derive(Debug, Default)]
@@ -24,12 +24,7 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
     let n = args.connections.max(1);
     let k = args.inflight.max(1);
     let tpl = FrameTemplate::new(args.size, args.payload == Payload::Text);
-    let mut net = Net::new(
-        target.addr,
-        wire::request(&target.host, &target.path),
-        args.sources,
-    )
-    .map_err(|e| format!("poll: {e}"))?;
+    let mut net = crate::net::for_target(target, args.sources)?;
     let connect_time = net.open_all(
         n,
         args.max_opening,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::cli::{Args, Target};
 use crate::net::{Net, Report};
 use crate::stats::{self, Json};
-use crate::wire::{self, FrameTemplate};
+use crate::wire::FrameTemplate;
 
 /// Raises this process's open-file soft limit to its hard limit; returns the new soft limit.
 pub fn raise_nofile() -> u64 {
@@ -46,12 +46,7 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
         args.sources
     };
     let tpl = FrameTemplate::new(8, false);
-    let mut net = Net::new(
-        target.addr,
-        wire::request(&target.host, &target.path),
-        sources,
-    )
-    .map_err(|e| format!("poll: {e}"))?;
+    let mut net = crate::net::for_target(target, sources)?;
     let server = args.server_pid.map(|p| p.to_string());
     let before = server.as_deref().and_then(stats::sample);
     let slab0 = stats::meminfo_kib("Slab");

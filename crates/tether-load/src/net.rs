@@ -76,6 +76,16 @@ pub struct Net {
     max_sources: u8,
 }
 
+/// A `Net` for a parsed `--url`: its loopback address and its opening request.
+pub fn for_target(target: &crate::cli::Target, sources: u8) -> Result<Net, String> {
+    Net::new(
+        target.addr,
+        crate::wire::request(&target.host, &target.path),
+        sources,
+    )
+    .map_err(|e| format!("poll: {e}"))
+}
+
 impl Net {
     /// A loop aimed at `target` (loopback only), sending `request` on each new connection.
     pub fn new(target: SocketAddr, request: Vec<u8>, sources: u8) -> io::Result<Net> {
