@@ -9,7 +9,7 @@ pub struct Echo;
 
 impl Handler for Echo {
     fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message) {
-        if let Err(e) = ctx.send(conn, message.as_outgoing()) {
+        if let Err(e) = ctx.send_message(conn, &message) {
             log::debug!("echo to {conn}: {e}");
         }
     }

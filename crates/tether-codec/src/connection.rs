@@ -1,5 +1,7 @@
 //! The WebSocket connection state machine (RFC 6455 §5.4–§5.6, §6, §7): bytes in, events out; messages in, bytes out.
 
+use std::collections::VecDeque;
+
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::close::{self, CloseCode, CloseFrame};
@@ -56,6 +58,9 @@ pub enum Event {
 
 /// Buffers that held at most this much are kept for the next message.
 const RETAIN: usize = 32 * 1024;
+
+/// Payloads at least this long are queued by reference rather than copied into the output.
+const SHARE_MIN: usize = 1024;
 
 /// What one step of the decoder produced.
 enum Step {
@@ -116,6 +121,10 @@ pub struct Connection {
     /// Largest fill of each buffer since it was last empty: decides whether to keep it.
     rbuf_peak: usize,
     wbuf_peak: usize,
+    /// Output pieces shared with other owners, written before `wbuf`.
+    queue: VecDeque<Bytes>,
+    /// Bytes in `queue`.
+    queued: usize,
     frame: Option<InFrame>,
     assembly: Option<Box<Assembly>>,
     utf8: Utf8Validator,
@@ -134,7 +143,7 @@ impl std::fmt::Debug for Connection {
             .field("role", &self.role)
             .field("state", &self.state)
             .field("buffered_in", &self.rbuf.len())
-            .field("pending_out", &self.wbuf.len())
+            .field("pending_out", &self.pending_output_len())
             .field("error", &self.error)
             .finish_non_exhaustive()
     }
@@ -164,6 +173,8 @@ impl Connection {
             wbuf: BytesMut::new(),
             rbuf_peak: 0,
             wbuf_peak: 0,
+            queue: VecDeque::new(),
+            queued: 0,
             frame: None,
             assembly: None,
             utf8: Utf8Validator::new(),
@@ -202,12 +213,12 @@ impl Connection {
 
     /// Whether output is waiting to be written.
     pub fn wants_write(&self) -> bool {
-        !self.wbuf.is_empty()
+        self.pending_output_len() > 0
     }
 
     /// Closed and all output written: the socket can be closed now.
     pub fn is_finished(&self) -> bool {
-        self.state == State::Closed && self.wbuf.is_empty()
+        self.state == State::Closed && !self.wants_write()
     }
 
     /// Bytes received but not yet turned into events (a partial frame, mostly).
@@ -566,9 +577,54 @@ impl Connection {
         if self.role != Role::Server || self.out_fragment.is_some() {
             return Err(UsageError::FragmentOrder.into());
         }
-        self.wbuf.extend_from_slice(&frame.0);
-        self.wbuf_peak = self.wbuf_peak.max(self.wbuf.len());
+        if frame.0.len() >= SHARE_MIN {
+            self.push_shared(frame.0.clone());
+        } else {
+            self.wbuf.extend_from_slice(&frame.0);
+            self.wbuf_peak = self.wbuf_peak.max(self.wbuf.len());
+        }
         Ok(())
+    }
+
+    /// Queues a received message to send back or on (an echo, a relay).
+    ///
+    /// In the server role a payload of 1 KiB or more is not copied: the output holds a
+    /// reference to the message's buffer. In the client role it is copied and masked.
+    pub fn send_message(&mut self, msg: &Message) -> Result<(), Error> {
+        self.check_open()?;
+        let (opcode, payload) = match msg {
+            Message::Text(t) => (Opcode::Text, t.clone().into_bytes()),
+            Message::Binary(b) => (Opcode::Binary, b.clone()),
+        };
+        if self.role == Role::Client || payload.len() < SHARE_MIN {
+            return self.send_data(opcode, &payload);
+        }
+        if self.out_fragment.is_some() {
+            return Err(UsageError::FragmentOrder.into());
+        }
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len: payload.len() as u64,
+        };
+        let mut head = [0u8; FrameHeader::MAX_LEN];
+        let n = header.encode(&mut head);
+        self.wbuf.extend_from_slice(&head[..n]);
+        self.push_shared(payload);
+        Ok(())
+    }
+
+    /// Appends a buffer to the output without copying it; what `wbuf` holds goes first.
+    fn push_shared(&mut self, chunk: Bytes) {
+        if !self.wbuf.is_empty() {
+            let before = self.wbuf.split().freeze();
+            self.queued += before.len();
+            self.queue.push_back(before);
+        }
+        self.queued += chunk.len();
+        self.queue.push_back(chunk);
     }
 
     fn check_open(&self) -> Result<(), Error> {
@@ -620,13 +676,48 @@ impl Connection {
 
     // ---- output ----
 
-    /// The bytes waiting to be written to the peer.
+    /// The next bytes to write to the peer: all that is pending, unless shared buffers
+    /// ([`send_message`](Self::send_message), [`send_encoded`](Self::send_encoded)) were
+    /// queued; then one piece at a time, so write while [`wants_write`](Self::wants_write), or
+    /// use [`pending_output_vectored`](Self::pending_output_vectored).
     pub fn pending_output(&self) -> &[u8] {
-        &self.wbuf
+        self.queue.front().map_or(&self.wbuf[..], |b| &b[..])
     }
 
-    /// Marks the first `n` bytes of [`pending_output`](Self::pending_output) as written.
-    pub fn consume_output(&mut self, n: usize) {
+    /// Fills `out` with the pending pieces in order, for one vectored write; returns how many.
+    pub fn pending_output_vectored<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
+        let pieces = self
+            .queue
+            .iter()
+            .map(|b| &b[..])
+            .chain(std::iter::once(&self.wbuf[..]));
+        let mut n = 0;
+        for (slot, piece) in out.iter_mut().zip(pieces.filter(|p| !p.is_empty())) {
+            *slot = std::io::IoSlice::new(piece);
+            n += 1;
+        }
+        n
+    }
+
+    /// How many bytes are waiting to be written, over all pieces.
+    pub fn pending_output_len(&self) -> usize {
+        self.queued + self.wbuf.len()
+    }
+
+    /// Marks the first `n` pending bytes as written (they may span several pieces).
+    pub fn consume_output(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.queue.front_mut() else {
+                break;
+            };
+            let k = n.min(front.len());
+            front.advance(k);
+            self.queued -= k;
+            n -= k;
+            if front.is_empty() {
+                self.queue.pop_front();
+            }
+        }
         let n = n.min(self.wbuf.len());
         self.wbuf.advance(n);
         if self.wbuf.is_empty() {
@@ -649,6 +740,9 @@ impl Connection {
         if self.wbuf.is_empty() {
             self.wbuf = BytesMut::new();
             self.wbuf_peak = 0;
+        }
+        if self.queue.is_empty() {
+            self.queue = VecDeque::new();
         }
     }
 }

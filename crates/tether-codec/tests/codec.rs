@@ -478,7 +478,7 @@ mod violations {
     #[test]
     fn idle_connection_is_small() {
         assert!(
-            std::mem::size_of::<Connection>() <= 256,
+            std::mem::size_of::<Connection>() <= 320,
             "{}",
             std::mem::size_of::<Connection>()
         );
@@ -645,5 +645,68 @@ mod props {
             let ok = v.feed(&data[..c]).and_then(|_| v.feed(&data[c..])).and_then(|_| v.finish()).is_ok();
             prop_assert_eq!(ok, std::str::from_utf8(&data).is_ok());
         }
+    }
+}
+
+mod shared_output {
+    use super::*;
+
+    /// Drains a connection's output through `pending_output_vectored`, `max` bytes per write.
+    fn drain(conn: &mut Connection, max: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while conn.wants_write() {
+            let mut slices = [std::io::IoSlice::new(&[]); 4];
+            let n = conn.pending_output_vectored(&mut slices);
+            let mut written = 0;
+            for s in &slices[..n] {
+                let take = s.len().min(max - written);
+                out.extend_from_slice(&s[..take]);
+                written += take;
+                if written == max {
+                    break;
+                }
+            }
+            conn.consume_output(written);
+        }
+        out
+    }
+
+    #[test]
+    fn large_messages_and_broadcasts_are_queued_by_reference_in_order() {
+        let big = Message::Binary(Bytes::from(vec![5u8; 4000]));
+        let frame = EncodedFrame::server(Outgoing::Text(&"b".repeat(2000))).unwrap();
+        let mut s = server();
+        s.send(Outgoing::Text("first")).unwrap();
+        s.send_message(&big).unwrap();
+        s.send(Outgoing::Ping(b"p")).unwrap();
+        s.send_encoded(&frame).unwrap();
+        s.send_message(&Message::Text("small".into())).unwrap();
+        let total = s.pending_output_len();
+        assert!(
+            s.pending_output().len() < total,
+            "output is in several pieces"
+        );
+        // Written in odd-sized pieces, the bytes are the frames in the order they were queued.
+        let bytes = drain(&mut s, 777);
+        assert_eq!(bytes.len(), total);
+        assert!(!s.wants_write() && s.pending_output().is_empty());
+        let mut c = client();
+        let ev = events(&mut c, &bytes);
+        assert_eq!(ev.len(), 5, "{ev:?}");
+        assert_eq!(ev[0], text("first"));
+        assert_eq!(ev[1], Ok(Event::Message(big)));
+        assert_eq!(ev[2], Ok(Event::Ping(Bytes::from_static(b"p"))));
+        assert_eq!(ev[3], text(&"b".repeat(2000)));
+        assert_eq!(ev[4], text("small"));
+    }
+
+    #[test]
+    fn client_send_message_masks_a_copy() {
+        let mut c = client();
+        let msg = Message::Binary(Bytes::from(vec![1u8; 3000]));
+        c.send_message(&msg).unwrap();
+        let bytes = drain(&mut c, usize::MAX);
+        let mut s = server();
+        assert_eq!(events(&mut s, &bytes), [Ok(Event::Message(msg))]);
     }
 }

@@ -90,7 +90,7 @@ impl Conn {
 
     /// Bytes waiting to be written.
     pub(crate) fn pending(&self) -> usize {
-        self.http_out.len() + self.codec.pending_output().len()
+        self.http_out.len() + self.codec.pending_output_len()
     }
 
     /// Writes pending HTTP bytes, then pending frames, until done or the socket is full.
@@ -110,7 +110,10 @@ impl Conn {
             self.http_out = Vec::new();
         }
         while self.codec.wants_write() {
-            match self.stream.write(self.codec.pending_output()) {
+            // One vectored write for every piece queued (frames written by reference included).
+            let mut slices = [io::IoSlice::new(&[]); 16];
+            let n = self.codec.pending_output_vectored(&mut slices);
+            match self.stream.write_vectored(&slices[..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.codec.consume_output(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flush::Blocked),

@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tether_codec::{CloseCode, EncodedFrame, Outgoing};
+use tether_codec::{CloseCode, EncodedFrame, Message, Outgoing};
 
 use crate::error::SendError;
 use crate::event_loop::Core;
@@ -62,6 +62,15 @@ impl Ctx<'_> {
             .shared
             .send_to(conn.worker(), Command::Send(conn, frame));
         Ok(())
+    }
+
+    /// Queues a received message to one connection (an echo or a relay). On this worker a
+    /// payload of 1 KiB or more is sent by reference, without a copy.
+    pub fn send_message(&mut self, conn: ConnId, msg: &Message) -> Result<(), SendError> {
+        if conn.worker() == self.core.worker {
+            return self.core.send_message_local(conn, msg);
+        }
+        self.send(conn, msg.as_outgoing())
     }
 
     /// Queues a frame encoded once (see [`EncodedFrame::server`]) to one connection.

@@ -97,6 +97,14 @@ impl Core {
         self.queue(id, |codec| codec.send(msg))
     }
 
+    pub(crate) fn send_message_local(
+        &mut self,
+        id: ConnId,
+        msg: &tether_codec::Message,
+    ) -> Result<(), SendError> {
+        self.queue(id, |codec| codec.send_message(msg))
+    }
+
     pub(crate) fn send_frame_local(
         &mut self,
         id: ConnId,
