@@ -602,15 +602,7 @@ impl Connection {
         if self.out_fragment.is_some() {
             return Err(UsageError::FragmentOrder.into());
         }
-        let header = FrameHeader {
-            fin: true,
-            rsv: 0,
-            opcode,
-            mask: None,
-            payload_len: payload.len() as u64,
-        };
-        let mut head = [0u8; FrameHeader::MAX_LEN];
-        let n = header.encode(&mut head);
+        let (head, n) = encode_header(true, opcode, None, payload.len());
         self.wbuf.extend_from_slice(&head[..n]);
         self.push_shared(payload);
         Ok(())
@@ -654,15 +646,7 @@ impl Connection {
             (Some(src), Role::Client) => Some(src.mask_key()?),
             _ => None,
         };
-        let header = FrameHeader {
-            fin,
-            rsv: 0,
-            opcode,
-            mask,
-            payload_len: payload.len() as u64,
-        };
-        let mut head = [0u8; FrameHeader::MAX_LEN];
-        let n = header.encode(&mut head);
+        let (head, n) = encode_header(fin, opcode, mask, payload.len());
         self.wbuf.reserve(n + payload.len());
         self.wbuf.extend_from_slice(&head[..n]);
         let start = self.wbuf.len();
@@ -747,6 +731,25 @@ impl Connection {
     }
 }
 
+/// A frame header for a payload of `len` bytes, in a stack array, and its length.
+fn encode_header(
+    fin: bool,
+    opcode: Opcode,
+    mask: Option<[u8; 4]>,
+    len: usize,
+) -> ([u8; FrameHeader::MAX_LEN], usize) {
+    let header = FrameHeader {
+        fin,
+        rsv: 0,
+        opcode,
+        mask,
+        payload_len: len as u64,
+    };
+    let mut head = [0u8; FrameHeader::MAX_LEN];
+    let n = header.encode(&mut head);
+    (head, n)
+}
+
 fn error_reason(e: ProtocolError) -> &'static str {
     match e {
         ProtocolError::InvalidUtf8 => "invalid UTF-8",
@@ -771,15 +774,7 @@ impl EncodedFrame {
         if opcode.is_control() && payload.len() > 125 {
             return Err(UsageError::ControlTooLong.into());
         }
-        let header = FrameHeader {
-            fin: true,
-            rsv: 0,
-            opcode,
-            mask: None,
-            payload_len: payload.len() as u64,
-        };
-        let mut head = [0u8; FrameHeader::MAX_LEN];
-        let n = header.encode(&mut head);
+        let (head, n) = encode_header(true, opcode, None, payload.len());
         let mut buf = BytesMut::with_capacity(n + payload.len());
         buf.extend_from_slice(&head[..n]);
         buf.extend_from_slice(payload);

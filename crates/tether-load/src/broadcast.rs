@@ -43,9 +43,7 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
 
     let m = args.messages.max(1);
     let server = args.server_pid.map(|p| p.to_string());
-    let server0 = server.as_deref().and_then(stats::sample);
-    let self0 = stats::sample("self");
-    let busy0 = stats::machine_busy_us();
+    let cpu = stats::CpuWindow::start(server);
     let mut latency = stats::histogram();
     let mut fanout = stats::histogram();
     let mut delivered = 0u64;
@@ -113,21 +111,7 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
     }
 
     let secs = started.elapsed().as_secs_f64();
-    let server1 = server.as_deref().and_then(stats::sample);
-    let self1 = stats::sample("self");
-    let busy1 = stats::machine_busy_us();
-    let server_cpu = match (server0, server1) {
-        (Some(a), Some(b)) => b.cpu_us - a.cpu_us,
-        _ => f64::NAN,
-    };
-    let load_cpu = match (self0, self1) {
-        (Some(a), Some(b)) => b.cpu_us - a.cpu_us,
-        _ => f64::NAN,
-    };
-    let other_cpu = match (busy0, busy1) {
-        (Some(a), Some(b)) => b - a - server_cpu - load_cpu,
-        _ => f64::NAN,
-    };
+    let (server_cpu, load_cpu, other_cpu) = cpu.finish();
     let [p50, p99, p999, max] = stats::percentiles_us(&latency);
     let [f50, f99, _, fmax] = stats::percentiles_us(&fanout);
     // Deliveries per second while a message was being fanned out.

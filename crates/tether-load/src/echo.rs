@@ -56,9 +56,7 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
     let mut count: u64 = 0;
     let mut errors: Vec<String> = Vec::new();
     let mut t0 = start;
-    let mut server0 = None;
-    let mut self0 = None;
-    let mut busy0 = None;
+    let mut cpu = stats::CpuWindow::start(server.clone());
 
     for (_, e) in net.flush_dirty() {
         errors.push(e);
@@ -70,9 +68,7 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
             hist.reset();
             count = 0;
             t0 = now;
-            server0 = server.as_deref().and_then(stats::sample);
-            self0 = stats::sample("self");
-            busy0 = stats::machine_busy_us();
+            cpu = stats::CpuWindow::start(server.clone());
         }
         if now >= end {
             break;
@@ -124,25 +120,10 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
     }
 
     let secs = t0.elapsed().as_secs_f64();
-    let server1 = server.as_deref().and_then(stats::sample);
-    let self1 = stats::sample("self");
-    let busy1 = stats::machine_busy_us();
+    let (server_cpu, load_cpu, other_cpu) = cpu.finish();
     let msgs_per_s = count as f64 / secs;
     let mb_per_s = msgs_per_s * tpl.size() as f64 / 1e6;
     let [p50, p99, p999, max] = stats::percentiles_us(&hist);
-    let server_cpu = match (server0, server1) {
-        (Some(a), Some(b)) => b.cpu_us - a.cpu_us,
-        _ => f64::NAN,
-    };
-    let load_cpu = match (self0, self1) {
-        (Some(a), Some(b)) => b.cpu_us - a.cpu_us,
-        _ => f64::NAN,
-    };
-    // CPU used by anything but the server and this process: a noisy-machine flag.
-    let other_cpu = match (busy0, busy1) {
-        (Some(a), Some(b)) => b - a - server_cpu - load_cpu,
-        _ => f64::NAN,
-    };
     println!(
         "echo {n} conn x {k} in flight x {} B {:?}: {count} echoes in {secs:.2} s = {msgs_per_s:.0} msg/s, \
          {mb_per_s:.1} MB/s; latency us p50 {p50:.0} p99 {p99:.0} p99.9 {p999:.0} max {max:.0}",

@@ -25,6 +25,47 @@ fn clk_tck() -> f64 {
     }
 }
 
+/// CPU used over a measuring window by the server, by this process, and by everything else
+/// (a noisy-machine flag), in microseconds; NaN where a sample was not available.
+pub struct CpuWindow {
+    server: Option<String>,
+    server0: Option<ProcSample>,
+    self0: Option<ProcSample>,
+    busy0: Option<f64>,
+}
+
+impl CpuWindow {
+    /// Starts a window, sampling the server `pid` if given.
+    pub fn start(server: Option<String>) -> CpuWindow {
+        CpuWindow {
+            server0: server.as_deref().and_then(sample),
+            self0: sample("self"),
+            busy0: machine_busy_us(),
+            server,
+        }
+    }
+
+    /// Ends the window: (server, this process, others) CPU microseconds.
+    pub fn finish(&self) -> (f64, f64, f64) {
+        let server1 = self.server.as_deref().and_then(sample);
+        let self1 = sample("self");
+        let busy1 = machine_busy_us();
+        let server = match (self.server0, server1) {
+            (Some(a), Some(b)) => b.cpu_us - a.cpu_us,
+            _ => f64::NAN,
+        };
+        let load = match (self.self0, self1) {
+            (Some(a), Some(b)) => b.cpu_us - a.cpu_us,
+            _ => f64::NAN,
+        };
+        let other = match (self.busy0, busy1) {
+            (Some(a), Some(b)) => b - a - server - load,
+            _ => f64::NAN,
+        };
+        (server, load, other)
+    }
+}
+
 /// Samples `pid` ("self" for this process). `None` when the process is gone.
 pub fn sample(pid: &str) -> Option<ProcSample> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -220,7 +220,6 @@ impl Core {
     /// Writes what is pending, moves phases on, and fixes the readiness interest.
     fn service(&mut self, slot: u32, generation: u32) {
         let high_water = self.config.output_high_water;
-        let linger = self.now + self.config.close_timeout;
         let Some(conn) = self.conns.get_gen_mut(slot, generation) else {
             return;
         };
@@ -237,7 +236,7 @@ impl Core {
                 // The server closes TCP first (§7.1.1): FIN now, then read until the peer's.
                 let _ = conn.stream.shutdown(std::net::Shutdown::Write);
                 conn.phase = Phase::Linger;
-                conn.deadline = linger;
+                conn.deadline = self.now + self.config.close_timeout;
                 resume = true;
             }
             Ok(_) => {}
@@ -264,13 +263,9 @@ impl Core {
         if resume {
             self.ready.push_back((slot, generation));
         }
-        if flushed.is_ok_and(|f| f == Flush::Done)
-            && self
-                .conns
-                .get(slot)
-                .is_some_and(|c| c.phase == Phase::Linger)
-        {
-            self.arm(slot, linger);
+        let lingering = self.conns.get(slot).filter(|c| c.phase == Phase::Linger);
+        if let (Ok(Flush::Done), Some(deadline)) = (flushed, lingering.map(|c| c.deadline)) {
+            self.arm(slot, deadline);
         }
     }
 }
