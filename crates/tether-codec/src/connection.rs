@@ -74,6 +74,7 @@ enum Step {
 #[derive(Debug, Clone, Copy)]
 struct InFrame {
     header: FrameHeader,
+    /// Header bytes at the start of `rbuf` (0 when `receive` took the header directly).
     header_len: usize,
     payload_len: usize,
     /// Payload bytes already checked (UTF-8 for text) and handed on.
@@ -248,9 +249,9 @@ impl Connection {
         // fails a check is left for `poll_event` to report, in order.
         if self.frame.is_none() && self.rbuf.is_empty() {
             if let Ok(crate::Status::Complete((h, n))) = FrameHeader::decode(data) {
-                if let Ok(f) = self.start_frame(h, n) {
+                // The header is not buffered: the frame's payload starts `rbuf`.
+                if let Ok(f) = self.start_frame(h, 0) {
                     self.frame = Some(f);
-                    self.rbuf.extend_from_slice(&data[..n]);
                     data = &data[n..];
                 }
             }
@@ -344,7 +345,9 @@ impl Connection {
         if avail < frame.payload_len {
             return Ok(Step::NeedMore);
         }
-        self.rbuf.advance(frame.header_len);
+        if frame.header_len > 0 {
+            self.rbuf.advance(frame.header_len);
+        }
         let payload = self.rbuf.split_to(frame.payload_len).freeze();
         self.frame = None;
         Ok(match self.finish_frame(frame.header, payload)? {

@@ -30,6 +30,7 @@ impl FrameHeader {
     /// frames unfragmented and at most 125 bytes, a 64-bit length without its top bit, and the
     /// length in its shortest form. Role rules (masking, RSV bits, size limits) are the caller's.
     /// Rules are checked as soon as the bytes they need are present.
+    #[inline]
     pub fn decode(buf: &[u8]) -> Result<Status<(FrameHeader, usize)>, ProtocolError> {
         let Some(&b0) = buf.first() else {
             return Ok(Status::Partial);
