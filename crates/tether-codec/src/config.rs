@@ -23,7 +23,10 @@ pub struct Config {
     /// Most header lines accepted in a head. Default 64: browsers send about 15.
     pub max_headers: usize,
     /// Largest payload one frame may declare, in bytes. Default 1 MiB. A frame over it is
-    /// refused from its header alone with 1009, before any payload is buffered.
+    /// refused from its header alone with 1009, before any payload is buffered. A frame
+    /// within it has its whole buffer reserved when its header arrives (one allocation rather
+    /// than growing by doubling; untouched pages cost no RAM), so this is also the input
+    /// memory one connection can claim.
     pub max_frame_size: usize,
     /// Largest message, summed over its fragments, in bytes. Default 1 MiB: chat, tickers and
     /// push need far less, and every open message may hold this much memory.

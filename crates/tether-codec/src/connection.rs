@@ -252,6 +252,7 @@ impl Connection {
                 // The header is not buffered: the frame's payload starts `rbuf`.
                 if let Ok(f) = self.start_frame(h, 0) {
                     self.frame = Some(f);
+                    self.rbuf.reserve(f.payload_len);
                     data = &data[n..];
                 }
             }
@@ -319,6 +320,8 @@ impl Connection {
                 crate::Status::Complete((header, header_len)) => {
                     let f = self.start_frame(header, header_len)?;
                     self.frame = Some(f);
+                    let whole = header_len + f.payload_len;
+                    self.rbuf.reserve(whole.saturating_sub(self.rbuf.len()));
                     f
                 }
             },

@@ -111,7 +111,8 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
     }
 
     let secs = started.elapsed().as_secs_f64();
-    let (server_cpu, load_cpu, other_cpu) = cpu.finish();
+    let used = cpu.finish();
+    let (server_cpu, load_cpu, other_cpu) = (used.server, used.load, used.other);
     let [p50, p99, p999, max] = stats::percentiles_us(&latency);
     let [f50, f99, _, fmax] = stats::percentiles_us(&fanout);
     // Deliveries per second while a message was being fanned out.
@@ -126,8 +127,9 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
     );
     println!(
         "  {frames_per_s:.0} frames/s while fanning out; server CPU {server_us_per_frame:.3} us/frame \
-         (= {:.0} frames per server CPU second); load CPU {:.0}% over {secs:.1} s; {} errors{}",
+         (= {:.0} frames per server CPU second, {:.0}% of it in the kernel); load CPU {:.0}% over {secs:.1} s; {} errors{}",
         1e6 / server_us_per_frame,
+        used.server_sys_pct(),
         load_cpu / secs / 1e4,
         errors.len(),
         errors.first().map(|e| format!(", first: {e}")).unwrap_or_default()
@@ -151,6 +153,7 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
         .num("frames_per_s", frames_per_s)
         .num("server_cpu_us_per_frame", server_us_per_frame)
         .num("server_frames_per_cpu_s", 1e6 / server_us_per_frame)
+        .num("server_sys_pct", used.server_sys_pct())
         .num("load_cpu_pct", load_cpu / secs / 1e4)
         .num("other_cpu_pct", other_cpu / secs / 1e4)
         .int("errors", errors.len() as u64)

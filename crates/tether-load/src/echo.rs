@@ -120,7 +120,8 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
     }
 
     let secs = t0.elapsed().as_secs_f64();
-    let (server_cpu, load_cpu, other_cpu) = cpu.finish();
+    let used = cpu.finish();
+    let (server_cpu, load_cpu, other_cpu) = (used.server, used.load, used.other);
     let msgs_per_s = count as f64 / secs;
     let mb_per_s = msgs_per_s * tpl.size() as f64 / 1e6;
     let [p50, p99, p999, max] = stats::percentiles_us(&hist);
@@ -131,9 +132,10 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
         args.payload,
     );
     println!(
-        "  server CPU {:.2} us/msg ({:.0}% of a core); load CPU {:.0}% of a core; others {:.0}%; {} errors{}",
+        "  server CPU {:.2} us/msg ({:.0}% of a core, {:.0}% of it in the kernel); load CPU {:.0}% of a core; others {:.0}%; {} errors{}",
         server_cpu / count as f64,
         server_cpu / secs / 1e4,
+        used.server_sys_pct(),
         load_cpu / secs / 1e4,
         other_cpu / secs / 1e4,
         errors.len(),
@@ -167,6 +169,7 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
         .num("max_us", max)
         .num("server_cpu_us_per_msg", server_cpu / count as f64)
         .num("server_cpu_pct", server_cpu / secs / 1e4)
+        .num("server_sys_pct", used.server_sys_pct())
         .num("load_cpu_pct", load_cpu / secs / 1e4)
         .num("other_cpu_pct", other_cpu / secs / 1e4)
         .int("errors", errors.len() as u64)

@@ -10,6 +10,8 @@ use hdrhistogram::Histogram;
 pub struct ProcSample {
     /// User + system CPU time of all threads, in microseconds.
     pub cpu_us: f64,
+    /// The system (kernel) part of `cpu_us`.
+    pub sys_us: f64,
     /// Resident set size in KiB.
     pub rss_kib: u64,
 }
@@ -45,14 +47,14 @@ impl CpuWindow {
         }
     }
 
-    /// Ends the window: (server, this process, others) CPU microseconds.
-    pub fn finish(&self) -> (f64, f64, f64) {
+    /// Ends the window.
+    pub fn finish(&self) -> CpuUse {
         let server1 = self.server.as_deref().and_then(sample);
         let self1 = sample("self");
         let busy1 = machine_busy_us();
-        let server = match (self.server0, server1) {
-            (Some(a), Some(b)) => b.cpu_us - a.cpu_us,
-            _ => f64::NAN,
+        let (server, server_sys) = match (self.server0, server1) {
+            (Some(a), Some(b)) => (b.cpu_us - a.cpu_us, b.sys_us - a.sys_us),
+            _ => (f64::NAN, f64::NAN),
         };
         let load = match (self.self0, self1) {
             (Some(a), Some(b)) => b.cpu_us - a.cpu_us,
@@ -62,7 +64,32 @@ impl CpuWindow {
             (Some(a), Some(b)) => b - a - server - load,
             _ => f64::NAN,
         };
-        (server, load, other)
+        CpuUse {
+            server,
+            server_sys,
+            load,
+            other,
+        }
+    }
+}
+
+/// CPU microseconds spent over a [`CpuWindow`]; NaN where a sample was not available.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuUse {
+    /// The server process, user + kernel.
+    pub server: f64,
+    /// The kernel's part of `server`: what no user-space change in the server can remove.
+    pub server_sys: f64,
+    /// This process (the load generator).
+    pub load: f64,
+    /// Everything else on the machine (a noisy-machine flag).
+    pub other: f64,
+}
+
+impl CpuUse {
+    /// The kernel's share of the server's CPU, in percent.
+    pub fn server_sys_pct(&self) -> f64 {
+        100.0 * self.server_sys / self.server
     }
 }
 
@@ -82,6 +109,7 @@ pub fn sample(pid: &str) -> Option<ProcSample> {
         .unwrap_or(0);
     Some(ProcSample {
         cpu_us: (utime + stime) * 1e6 / clk_tck(),
+        sys_us: stime * 1e6 / clk_tck(),
         rss_kib,
     })
 }
