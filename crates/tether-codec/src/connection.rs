@@ -599,18 +599,19 @@ impl Connection {
     pub fn send_message(&mut self, msg: &Message) -> Result<(), Error> {
         self.check_open()?;
         let (opcode, payload) = match msg {
-            Message::Text(t) => (Opcode::Text, t.clone().into_bytes()),
-            Message::Binary(b) => (Opcode::Binary, b.clone()),
+            Message::Text(t) => (Opcode::Text, &t.0),
+            Message::Binary(b) => (Opcode::Binary, b),
         };
         if self.role == Role::Client || payload.len() < SHARE_MIN {
-            return self.send_data(opcode, &payload);
+            // Copying a small payload is cheaper than sharing it (an atomic count each way).
+            return self.send_data(opcode, payload);
         }
         if self.out_fragment.is_some() {
             return Err(UsageError::FragmentOrder.into());
         }
         let (head, n) = encode_header(true, opcode, None, payload.len());
         self.wbuf.extend_from_slice(&head[..n]);
-        self.push_shared(payload);
+        self.push_shared(payload.clone());
         Ok(())
     }
 

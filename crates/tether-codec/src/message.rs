@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 /// Bytes that are known to be valid UTF-8: the payload of a text message.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
-pub struct Utf8Bytes(Bytes);
+pub struct Utf8Bytes(pub(crate) Bytes);
 
 impl Utf8Bytes {
     /// Wraps bytes after checking they are UTF-8.

@@ -63,7 +63,12 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
         let mut last = sent;
         let deadline = sent + DELIVERY_TIMEOUT;
         while got < n && Instant::now() < deadline {
-            net.poll(Duration::from_millis(5), &tpl, |_, idx, r, ids| match r {
+            let wait = if args.spin {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(5)
+            };
+            net.poll(wait, &tpl, |_, idx, r, ids| match r {
                 Report::Messages => {
                     let now = Instant::now();
                     for &got_id in ids {
@@ -156,6 +161,7 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
         .num("server_sys_pct", used.server_sys_pct())
         .num("load_cpu_pct", load_cpu / secs / 1e4)
         .num("other_cpu_pct", other_cpu / secs / 1e4)
+        .bool("spin", args.spin)
         .int("errors", errors.len() as u64)
         .str("first_error", errors.first().map_or("", |s| s.as_str()))
         .finish())

@@ -68,6 +68,11 @@ pub struct Args {
     /// Seconds allowed for opening all connections.
     #[arg(long, default_value_t = 60.0)]
     pub connect_timeout: f64,
+    /// Busy-poll instead of sleeping in `epoll_wait`: the load generator never has to be
+    /// woken, so its wake-up latency drops out of round-trip-bound scenarios. Costs its whole
+    /// core.
+    #[arg(long)]
+    pub spin: bool,
     /// A label copied into the JSON line.
     #[arg(long, default_value = "")]
     pub label: String,

@@ -76,9 +76,12 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
         if errors.len() >= net.conns.len() {
             break;
         }
-        let wait = end
-            .saturating_duration_since(now)
-            .min(Duration::from_millis(10));
+        let wait = if args.spin {
+            Duration::ZERO
+        } else {
+            end.saturating_duration_since(now)
+                .min(Duration::from_millis(10))
+        };
         net.poll(wait, &tpl, |net, idx, report, ids| match report {
             Report::Messages => {
                 let Some(flow) = flows.get_mut(idx) else {
@@ -172,6 +175,7 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
         .num("server_sys_pct", used.server_sys_pct())
         .num("load_cpu_pct", load_cpu / secs / 1e4)
         .num("other_cpu_pct", other_cpu / secs / 1e4)
+        .bool("spin", args.spin)
         .int("errors", errors.len() as u64)
         .str("first_error", errors.first().map_or("", |s| s.as_str()))
         .finish())
