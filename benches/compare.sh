@@ -179,7 +179,7 @@ for rep in $(seq 1 "$RUNS"); do
     log "broadcast rep $rep/$RUNS: $BCAST_N subscribers x $BCAST_MSGS messages of 100 B"
     start_server tether-bench || continue
     run_load tether-bench "broadcast$BCAST_N" "$rep" --url "ws://127.0.0.1:$PORT/broadcast" \
-        --broadcast "$BCAST_N" --messages "$BCAST_MSGS" --size 100 --connect-timeout 120
+        --broadcast "$BCAST_N" --messages "$BCAST_MSGS" --size 100 --connect-timeout 120 --spin
     stop_server
     sleep 1
 done

@@ -192,8 +192,8 @@ def main():
     # ---- echo ----
     md.append("## Echo\n")
     md.append(
-        "Messages/s (ratio to tether with 1 worker) · server CPU µs per message (ratio) · "
-        "p99 latency. `tether-2w` runs 2 workers on the same single pinned core: it shows the "
+        "Messages/s (ratio to tether with 1 worker) · server CPU µs per message (ratio, and "
+        "the kernel's share of it from `/proc/PID/stat`) · p99 latency. `tether-2w` runs 2 workers on the same single pinned core: it shows the "
         "cost of sharding, not scaling.\n"
     )
     header = "| scenario | " + " | ".join(ECHO_SERVERS) + " |"
@@ -219,9 +219,11 @@ def main():
             if rate is None:
                 cells.append("–")
                 continue
+            sys_pct = med(rs, "server_sys_pct")
+            kernel = f", {fmt(sys_pct, 0)}% kernel" if sys_pct is not None else ""
             cells.append(
                 f"{fmt(rate)} msg/s ({ratio(rate, b_rate)})<br>{fmt(cpu, 2)} µs CPU "
-                f"({ratio(cpu, b_cpu)})<br>p99 {fmt(p99)} µs"
+                f"({ratio(cpu, b_cpu)}{kernel})<br>p99 {fmt(p99)} µs"
             )
         md.append(f"| {SCENARIO_TEXT[sc]} | " + " | ".join(cells) + " |")
         bar_chart(
@@ -377,12 +379,15 @@ def main():
             f"`tether-bench-server --workers 1` (`/broadcast` calls `Ctx::broadcast`), {n} "
             f"subscribers, {rs[0]['messages']} messages of {rs[0]['size']} B, one at a time.\n"
         )
-        md.append("| delivery p50 | p99 | max | fan-out to all (p50) | frames/s while fanning out | frames per server CPU second |")
-        md.append("|---|---|---|---|---|---|")
+        sys_pct = med(rs, "server_sys_pct")
+        spin = " The load generator busy-polls (`--spin`), so the server's sends do not pay to wake it, as on a real network." if rs[0].get("spin") else ""
+        md.append(spin.strip() + ("\n" if spin else ""))
+        md.append("| delivery p50 | p99 | max | fan-out to all (p50) | frames/s while fanning out | frames per server CPU second | kernel share of server CPU |")
+        md.append("|---|---|---|---|---|---|---|")
         md.append(
             f"| {fmt(p50 / 1000 if p50 else None, 2)} ms | {fmt(p99 / 1000 if p99 else None, 2)} ms | "
             f"{fmt(mx / 1000 if mx else None, 2)} ms | {fmt(fan / 1000 if fan else None, 2)} ms | "
-            f"{fmt(fps)} | {fmt(cpu_fps)} |\n"
+            f"{fmt(fps)} | {fmt(cpu_fps)} | {fmt(sys_pct, 0)} % |\n"
         )
         bar_chart(
             os.path.join(a.charts, "broadcast.svg"),
