@@ -63,8 +63,14 @@ pub enum Event {
 /// 6.0 %).
 const RETAIN: usize = 4 * 1024;
 
-/// Payloads at least this long are queued by reference rather than copied into the output.
+/// Encoded frames at least this long are queued by reference rather than copied into the
+/// output: one broadcast frame is then held once, not once per peer.
 const SHARE_MIN: usize = 1024;
+
+/// Received payloads at least this long are sent back on by reference. Below it, copying is
+/// cheaper: the output stays one piece, which goes out by `send` rather than `writev`, and
+/// the payload's reference count is not touched.
+const SHARE_MESSAGE_MIN: usize = 8 * 1024;
 
 /// What one step of the decoder produced.
 enum Step {
@@ -598,7 +604,7 @@ impl Connection {
 
     /// Queues a received message to send back or on (an echo, a relay).
     ///
-    /// In the server role a payload of 1 KiB or more is not copied: the output holds a
+    /// In the server role a payload of 8 KiB or more is not copied: the output holds a
     /// reference to the message's buffer. In the client role it is copied and masked.
     pub fn send_message(&mut self, msg: &Message) -> Result<(), Error> {
         self.check_open()?;
@@ -606,7 +612,7 @@ impl Connection {
             Message::Text(t) => (Opcode::Text, &t.0),
             Message::Binary(b) => (Opcode::Binary, b),
         };
-        if self.role == Role::Client || payload.len() < SHARE_MIN {
+        if self.role == Role::Client || payload.len() < SHARE_MESSAGE_MIN {
             // Copying a small payload is cheaper than sharing it (an atomic count each way).
             return self.send_data(opcode, payload);
         }

@@ -673,7 +673,7 @@ mod shared_output {
 
     #[test]
     fn large_messages_and_broadcasts_are_queued_by_reference_in_order() {
-        let big = Message::Binary(Bytes::from(vec![5u8; 4000]));
+        let big = Message::Binary(Bytes::from(vec![5u8; 10_000]));
         let frame = EncodedFrame::server(Outgoing::Text(&"b".repeat(2000))).unwrap();
         let mut s = server();
         s.send(Outgoing::Text("first")).unwrap();

@@ -65,7 +65,7 @@ impl Ctx<'_> {
     }
 
     /// Queues a received message to one connection (an echo or a relay). On this worker a
-    /// payload of 1 KiB or more is sent by reference, without a copy.
+    /// payload of 8 KiB or more is sent by reference, without a copy.
     pub fn send_message(&mut self, conn: ConnId, msg: &Message) -> Result<(), SendError> {
         if conn.worker() == self.core.worker {
             return self.core.send_message_local(conn, msg);
