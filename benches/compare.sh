@@ -4,7 +4,8 @@
 # Usage: benches/compare.sh [--quick] [--runs N] [--only STEPS] [--no-codec] [--no-build] [--out FILE]
 #
 #   --quick      every step very briefly (to test the script; numbers are meaningless)
-#   --runs N     repetitions of each echo/broadcast scenario (default 3; medians are reported)
+#   --runs N     repetitions of the codec benches and of each echo/broadcast scenario
+#                (default 3; medians are reported)
 #   --only STEPS comma list of codec,echo,idle,broadcast (default all); the report reuses the
 #                saved results of the other steps (target/bench-compare/*.jsonl)
 #   --no-codec   same as leaving codec out of --only (reuse target/criterion if present)
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0 ;;
         --out) OUT="$2"; shift ;;
         --only) ONLY=",$2,"; shift ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
@@ -72,10 +73,23 @@ if [ "$BUILD" = 1 ]; then
     cargo build --release --manifest-path benches/peers/Cargo.toml --target-dir target/peers
 fi
 
+# Codec: RUNS runs of the criterion benches; each run's estimates are kept in
+# $WORK/criterion-N so the report can take every ratio within one run, then the median.
 if want codec; then
-    log "codec benchmarks: cargo bench --bench codec ${CODEC_ARGS[*]:-}"
-    cargo bench --bench codec -- "${CODEC_ARGS[@]}" 2>&1 | tee "$WORK/codec.txt" | grep -E '^[a-z_]+/|time:' >&2 || true
+    rm -rf "$WORK"/criterion-*
+    for rep in $(seq 1 "$RUNS"); do
+        log "codec benchmarks, run $rep/$RUNS: cargo bench --bench codec ${CODEC_ARGS[*]:-}"
+        cargo bench --bench codec -- --noplot "${CODEC_ARGS[@]}" 2>&1 | tee "$WORK/codec-$rep.txt" \
+            | grep -E '^[a-z_]+/|time:' >&2 || true
+        mkdir -p "$WORK/criterion-$rep"
+        (cd target/criterion && find . -path '*/new/estimates.json' -exec cp --parents {} "$WORK/criterion-$rep/" \;)
+    done
 fi
+CRITERION_ARGS=()
+for d in "$WORK"/criterion-*; do
+    [ -d "$d" ] && CRITERION_ARGS+=(--criterion "$d")
+done
+[ ${#CRITERION_ARGS[@]} -gt 0 ] || CRITERION_ARGS=(--criterion target/criterion)
 
 # Servers: name and command (PORT is substituted).
 declare -A CMD=(
@@ -191,6 +205,6 @@ QUICK_FLAG=""
 [ "$QUICK" = 1 ] && QUICK_FLAG="--quick"
 log "writing $OUT and benches/charts/"
 cat "$WORK"/echo.jsonl "$WORK"/idle.jsonl "$WORK"/broadcast.jsonl > "$WORK/results.jsonl" 2>/dev/null || true
-python3 benches/report.py --results "$WORK/results.jsonl" --criterion target/criterion \
+python3 benches/report.py --results "$WORK/results.jsonl" "${CRITERION_ARGS[@]}" \
     --sizes "$SIZES_JSON" --machine "$MACHINE" --load "$(uptime)" --runs "$RUNS" \
     --notes benches/analysis.md --out "$OUT" --charts benches/charts $QUICK_FLAG

@@ -83,6 +83,33 @@ def criterion_ns(root, *parts):
         return None
 
 
+def crit_runs(roots, *parts):
+    """The benchmark's median time in each run that has it."""
+    return [t for t in (criterion_ns(r, *parts) for r in roots) if t is not None]
+
+
+def crit_median(roots, *parts):
+    """Median over runs of one benchmark's median time, or None."""
+    ts = crit_runs(roots, *parts)
+    return statistics.median(ts) if ts else None
+
+
+def crit_ratio(roots, peer_parts, tether_parts):
+    """Median over runs of peer time / tether time, each ratio taken within one run (the
+    machine drifts between runs more than between two neighbouring benchmarks)."""
+    rs = []
+    for r in roots:
+        p, t = criterion_ns(r, *peer_parts), criterion_ns(r, *tether_parts)
+        if p is not None and t:
+            rs.append(p / t)
+    return statistics.median(rs) if rs else None
+
+
+def xfmt(r):
+    """A ratio as text, or a dash."""
+    return "–" if r is None else f"{r:.2f}×"
+
+
 def fmt(v, digits=1):
     if v is None:
         return "–"
@@ -153,7 +180,11 @@ def bar_chart(path, title, unit, bars, note=""):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--results", default="target/bench-compare/results.jsonl")
-    ap.add_argument("--criterion", default="target/criterion")
+    ap.add_argument(
+        "--criterion",
+        action="append",
+        help="a criterion output directory; repeat it for several runs (medians are reported)",
+    )
     ap.add_argument("--sizes", default="{}", help="JSON from `tether-load --sizes`")
     ap.add_argument("--machine", default="")
     ap.add_argument("--load", default="")
@@ -410,9 +441,11 @@ def main():
 
     # ---- codec ----
     md.append("## Codec (criterion)\n")
+    crit = a.criterion or ["target/criterion"]
     md.append(
-        "Median time per operation from `target/criterion/**/new/estimates.json`; the ratio "
-        "is the peer's time over tether's (above 1 means tether is faster). `decode_api` is "
+        f"Median time per operation from `target/criterion/**/new/estimates.json`, median of "
+        f"{len(crit)} run(s) of `cargo bench --bench codec`; the ratio is the peer's time over "
+        "tether's within each run, median over the runs (above 1 means tether is faster). `decode_api` is "
         "each library's server read path on one masked binary frame held in memory "
         "(tether `Connection::receive` + `poll_event`; tungstenite `WebSocket::read`; "
         "fastwebsockets `WebSocket::read_frame`), one copy in included; `decode_raw` is "
@@ -420,55 +453,60 @@ def main():
     )
     md.append("| group | size | tether | tungstenite | fastwebsockets | vs tungstenite | vs fastwebsockets |")
     md.append("|---|---|---|---|---|---|---|")
-    crit = a.criterion
     for group in ["decode_api", "decode_raw", "encode_api", "encode_raw"]:
         for s in SIZES:
-            t = criterion_ns(crit, group, "tether", s)
-            tu = criterion_ns(crit, group, "tungstenite", s)
-            fw = criterion_ns(crit, group, "fastwebsockets", s)
+            t = crit_median(crit, group, "tether", s)
+            tu = crit_median(crit, group, "tungstenite", s)
+            fw = crit_median(crit, group, "fastwebsockets", s)
             if t is None:
                 continue
+            r_tu = crit_ratio(crit, (group, "tungstenite", s), (group, "tether", s))
+            r_fw = crit_ratio(crit, (group, "fastwebsockets", s), (group, "tether", s))
             md.append(
                 f"| {group} | {human_size(s)} | {fmt(t)} ns | {fmt(tu)} ns | {fmt(fw)} ns | "
-                f"{ratio(tu, t)} | {ratio(fw, t)} |"
+                f"{xfmt(r_tu)} | {xfmt(r_fw)} |"
             )
             if group == "decode_api":
-                targets.append((f"codec decode {human_size(s)}: ≥ 2× tungstenite", ratio(tu, t), bool(tu and t and tu / t >= 2)))
-                targets.append((f"codec decode {human_size(s)}: ≥ 1.2× fastwebsockets", ratio(fw, t), bool(fw and t and fw / t >= 1.2)))
+                targets.append((f"codec decode {human_size(s)}: ≥ 2× tungstenite", xfmt(r_tu), bool(r_tu and r_tu >= 2)))
+                targets.append((f"codec decode {human_size(s)}: ≥ 1.2× fastwebsockets", xfmt(r_fw), bool(r_fw and r_fw >= 1.2)))
     for lib_dir in ["1000x20B"]:
-        t = criterion_ns(crit, "stream_small", "tether", lib_dir)
-        tu = criterion_ns(crit, "stream_small", "tungstenite", lib_dir)
-        fw = criterion_ns(crit, "stream_small", "fastwebsockets", lib_dir)
+        t = crit_median(crit, "stream_small", "tether", lib_dir)
+        tu = crit_median(crit, "stream_small", "tungstenite", lib_dir)
+        fw = crit_median(crit, "stream_small", "fastwebsockets", lib_dir)
         if t is not None:
+            r_tu = crit_ratio(crit, ("stream_small", "tungstenite", lib_dir), ("stream_small", "tether", lib_dir))
+            r_fw = crit_ratio(crit, ("stream_small", "fastwebsockets", lib_dir), ("stream_small", "tether", lib_dir))
             md.append(
                 f"| stream_small | 1000 × 20 B | {fmt(t)} ns | {fmt(tu)} ns | {fmt(fw)} ns | "
-                f"{ratio(tu, t)} | {ratio(fw, t)} |"
+                f"{xfmt(r_tu)} | {xfmt(r_fw)} |"
             )
-    t = criterion_ns(crit, "handshake", "tether")
-    tu = criterion_ns(crit, "handshake", "tungstenite")
+    t = crit_median(crit, "handshake", "tether")
+    tu = crit_median(crit, "handshake", "tungstenite")
     if t is not None:
-        md.append(f"| handshake | parse+accept | {fmt(t)} ns | {fmt(tu)} ns | n/a (needs hyper) | {ratio(tu, t)} | – |")
+        r_tu = crit_ratio(crit, ("handshake", "tungstenite"), ("handshake", "tether"))
+        md.append(f"| handshake | parse+accept | {fmt(t)} ns | {fmt(tu)} ns | n/a (needs hyper) | {xfmt(r_tu)} | – |")
     md.append("")
     md.append("| unmask | tether `apply_mask` | byte-loop reference | fastwebsockets `unmask` | vs reference | vs fastwebsockets |")
     md.append("|---|---|---|---|---|---|")
     for s in SIZES:
-        t = criterion_ns(crit, "unmask", "tether", s)
-        r = criterion_ns(crit, "unmask", "reference", s)
-        fw = criterion_ns(crit, "unmask", "fastwebsockets", s)
+        t = crit_median(crit, "unmask", "tether", s)
+        r = crit_median(crit, "unmask", "reference", s)
+        fw = crit_median(crit, "unmask", "fastwebsockets", s)
         if t is None:
             continue
-        md.append(f"| {human_size(s)} | {fmt(t)} ns | {fmt(r)} ns | {fmt(fw)} ns | {ratio(r, t)} | {ratio(fw, t)} |")
+        r_ref = crit_ratio(crit, ("unmask", "reference", s), ("unmask", "tether", s))
+        r_fw = crit_ratio(crit, ("unmask", "fastwebsockets", s), ("unmask", "tether", s))
+        md.append(f"| {human_size(s)} | {fmt(t)} ns | {fmt(r)} ns | {fmt(fw)} ns | {xfmt(r_ref)} | {xfmt(r_fw)} |")
         if s == "65536":
-            targets.append(("unmask 64 KiB: ≥ 8× byte loop", ratio(r, t), bool(r and t and r / t >= 8)))
+            targets.append(("unmask 64 KiB: ≥ 8× byte loop", xfmt(r_ref), bool(r_ref and r_ref >= 8)))
     md.append("")
     for group in ["decode_api", "encode_api"]:
         bars = []
         for sz in SIZES:
-            t = criterion_ns(crit, group, "tether", sz)
             for lib in ["tungstenite", "fastwebsockets"]:
-                ns = criterion_ns(crit, group, lib, sz)
-                if ns is not None and t:
-                    bars.append((f"vs {lib} {human_size(sz)}", ns / t, "×", COLORS[lib]))
+                r = crit_ratio(crit, (group, lib, sz), (group, "tether", sz))
+                if r is not None:
+                    bars.append((f"vs {lib} {human_size(sz)}", r, "×", COLORS[lib]))
         if bars:
             bar_chart(
                 os.path.join(a.charts, f"codec-{group}.svg"),
