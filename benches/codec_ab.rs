@@ -8,7 +8,9 @@
 //! `cargo bench --bench codec_ab [-- --rounds N] [--batch-ms MS] [--size BYTES]` prints a table and one JSON
 //! line per payload size; `benches/compare.sh` keeps them for `BENCHMARKS.md`. The workload is
 //! `decode_api` of `benches/codec.rs`: one masked binary frame through each library's server
-//! read path, the copy from the in-memory "socket" included.
+//! read path, the copy from the in-memory "socket" included. Tether runs twice: with
+//! `poll_event` (an owned `Message`, like tungstenite) and with `poll_event_ref` (the payload
+//! lent from the connection's buffer, like fastwebsockets' `Frame`).
 
 #[allow(dead_code)] // `codec.rs` uses the rest of it.
 mod support;
@@ -17,7 +19,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use support::{fws_server, masked_frame, now, payload, tether_server, tungstenite_server, SIZES};
-use tether_codec::{Event, Opcode};
+use tether_codec::{Event, EventRef, Opcode};
 
 /// Times `iters` calls of `f`, in nanoseconds per call.
 fn batch<F: FnMut()>(f: &mut F, iters: u64) -> f64 {
@@ -54,11 +56,18 @@ fn main() {
         "decode_api, interleaved: {rounds} rounds of {batch_ms} ms batches; ratio = peer / tether"
     );
     println!(
-        "{:>8} {:>12} {:>14} {:>16} {:>15} {:>18}",
-        "size", "tether ns", "tungstenite ns", "fastwebsockets ns", "vs tungstenite", "vs fastwebsockets"
+        "{:>8} {:>12} {:>12} {:>14} {:>16} {:>18} {:>18}",
+        "size",
+        "tether ns",
+        "tether_ref ns",
+        "tungstenite ns",
+        "fastwebsockets ns",
+        "vs tungstenite",
+        "vs fastwebsockets"
     );
+    println!("{:>77}", "(owned / borrowed)");
     let only = arg("--size").map(|s| s as usize);
-    for size in SIZES.into_iter().filter(|s| only.is_none_or(|o| o == *s)) {
+    for size in SIZES.into_iter().filter(|s| only.map_or(true, |o| o == *s)) {
         let data = payload(size);
         let frame = masked_frame(Opcode::Binary, &data);
 
@@ -68,6 +77,16 @@ fn main() {
             match conn.poll_event() {
                 Some(Ok(Event::Message(m))) => {
                     black_box(m);
+                }
+                other => panic!("tether decoded {other:?}"),
+            }
+        };
+        let mut conn_ref = tether_server();
+        let mut tether_ref = || {
+            conn_ref.receive(black_box(&frame)).expect("receive");
+            match conn_ref.poll_event_ref() {
+                Some(Ok(EventRef::Binary(b))) => {
+                    black_box(b);
                 }
                 other => panic!("tether decoded {other:?}"),
             }
@@ -89,37 +108,46 @@ fn main() {
         for _ in 0..3 {
             slowest = slowest
                 .max(batch(&mut tether, 100))
+                .max(batch(&mut tether_ref, 100))
                 .max(batch(&mut tungstenite, 100))
                 .max(batch(&mut fastwebsockets, 100));
         }
         let iters = ((batch_ms * 1e6 / slowest) as u64).max(1);
 
-        let (mut t, mut tu, mut fw) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut r_tu, mut r_fw) = (Vec::new(), Vec::new());
+        // Per library: time per call in each round; per ratio: its value in each round.
+        let mut times: [Vec<f64>; 4] = Default::default();
+        let mut ratios: [Vec<f64>; 4] = Default::default();
         for round in 0..rounds {
             // Rotate the order so no library always runs first (or last) in a round.
-            let mut times = [0.0; 3];
-            for k in 0..3 {
-                let which = (round + k) % 3;
-                times[which] = match which {
+            let mut t = [0.0; 4];
+            for k in 0..4 {
+                let which = (round + k) % 4;
+                t[which] = match which {
                     0 => batch(&mut tether, iters),
-                    1 => batch(&mut tungstenite, iters),
+                    1 => batch(&mut tether_ref, iters),
+                    2 => batch(&mut tungstenite, iters),
                     _ => batch(&mut fastwebsockets, iters),
                 };
             }
-            t.push(times[0]);
-            tu.push(times[1]);
-            fw.push(times[2]);
-            r_tu.push(times[1] / times[0]);
-            r_fw.push(times[2] / times[0]);
+            for (v, x) in times.iter_mut().zip(t) {
+                v.push(x);
+            }
+            ratios[0].push(t[2] / t[0]);
+            ratios[1].push(t[3] / t[0]);
+            ratios[2].push(t[2] / t[1]);
+            ratios[3].push(t[3] / t[1]);
         }
-        let (t, tu, fw) = (median(&mut t), median(&mut tu), median(&mut fw));
-        let (r_tu, r_fw) = (median(&mut r_tu), median(&mut r_fw));
-        println!("{size:>8} {t:>12.1} {tu:>14.1} {fw:>16.1} {r_tu:>14.2}× {r_fw:>17.2}×");
+        let [t, t_ref, tu, fw] = times.map(|mut v| median(&mut v));
+        let [r_tu, r_fw, rr_tu, rr_fw] = ratios.map(|mut v| median(&mut v));
+        println!(
+            "{size:>8} {t:>12.1} {t_ref:>12.1} {tu:>14.1} {fw:>16.1} {r_tu:>8.2}× / {rr_tu:>5.2}× {r_fw:>8.2}× / {rr_fw:>5.2}×"
+        );
         println!(
             "{{\"group\":\"decode_api\",\"size\":{size},\"rounds\":{rounds},\"iters\":{iters},\
-             \"tether_ns\":{t:.2},\"tungstenite_ns\":{tu:.2},\"fastwebsockets_ns\":{fw:.2},\
-             \"vs_tungstenite\":{r_tu:.4},\"vs_fastwebsockets\":{r_fw:.4}}}"
+             \"tether_ns\":{t:.2},\"tether_ref_ns\":{t_ref:.2},\"tungstenite_ns\":{tu:.2},\
+             \"fastwebsockets_ns\":{fw:.2},\"vs_tungstenite\":{r_tu:.4},\
+             \"vs_fastwebsockets\":{r_fw:.4},\"vs_tungstenite_ref\":{rr_tu:.4},\
+             \"vs_fastwebsockets_ref\":{rr_fw:.4}}}"
         );
     }
 }

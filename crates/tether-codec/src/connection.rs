@@ -56,6 +56,19 @@ pub enum Event {
     },
 }
 
+/// An event whose message payload is borrowed from the connection, returned by
+/// [`Connection::poll_event_ref`]. The borrow ends at the next call on the connection, which
+/// then frees the bytes: no reference count, no allocation per message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum EventRef<'a> {
+    /// A complete text message (UTF-8 checked).
+    Text(&'a str),
+    /// A complete binary message.
+    Binary(&'a [u8]),
+    /// Any other event (ping, pong, close), as [`Connection::poll_event`] returns it.
+    Other(Event),
+}
+
 /// Buffers that held at most this much are kept for the next message. Larger ones go back to
 /// the allocator, which hands the memory, still in cache, to the next connection that needs
 /// it: with 200 peers sending 16 KiB each, keeping a buffer per peer made the unmasking copy
@@ -75,6 +88,14 @@ const SHARE_MESSAGE_MIN: usize = 8 * 1024;
 /// What one step of the decoder produced.
 enum Step {
     Event(Event),
+    /// A whole message left in place (borrowing mode): in `rbuf` at `start..start + len`, or
+    /// in the finished assembly when `assembled`.
+    Borrowed {
+        text: bool,
+        assembled: bool,
+        start: usize,
+        len: usize,
+    },
     /// A frame was consumed without an event (a fragment, a dropped frame): go on.
     Continue,
     NeedMore,
@@ -103,6 +124,8 @@ struct Assembly {
     data: BytesMut,
     /// Bytes declared so far, counting the frame in flight.
     declared: u64,
+    /// The message is whole and lent out by `poll_event_ref`: drop it at the next call.
+    lent: bool,
 }
 
 /// One WebSocket connection, either role, with no I/O of its own.
@@ -137,6 +160,8 @@ pub struct Connection {
     /// Bytes in `queue`.
     queued: usize,
     frame: Option<InFrame>,
+    /// Bytes at the front of `rbuf` lent out by `poll_event_ref`, freed at the next call.
+    lent: usize,
     assembly: Option<Box<Assembly>>,
     utf8: Utf8Validator,
     /// The `Closed` event to report after `CloseReceived`.
@@ -187,6 +212,7 @@ impl Connection {
             queue: VecDeque::new(),
             queued: 0,
             frame: None,
+            lent: 0,
             assembly: None,
             utf8: Utf8Validator::new(),
             closed_event: None,
@@ -234,7 +260,18 @@ impl Connection {
 
     /// Bytes received but not yet turned into events (a partial frame, mostly).
     pub fn buffered_input(&self) -> usize {
-        self.rbuf.len()
+        self.rbuf.len() - self.lent
+    }
+
+    /// Frees what the last [`poll_event_ref`](Self::poll_event_ref) lent out.
+    fn reclaim(&mut self) {
+        if self.lent > 0 {
+            self.rbuf.advance(self.lent);
+            self.lent = 0;
+        }
+        if self.assembly.as_ref().is_some_and(|a| a.lent) {
+            self.assembly = None;
+        }
     }
 
     // ---- input ----
@@ -244,6 +281,7 @@ impl Connection {
     ///
     /// Bytes arriving after the connection closed are dropped.
     pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.reclaim();
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -290,15 +328,68 @@ impl Connection {
     /// The next event, or `None` when more input is needed (or the connection is done).
     #[must_use = "events carry messages and errors that must be handled"]
     pub fn poll_event(&mut self) -> Option<Result<Event, Error>> {
+        match self.poll_step(false)? {
+            Ok(Step::Event(event)) => Some(Ok(event)),
+            Ok(_) => None, // only `Event` is returned without borrowing
+            Err(e) => Some(Err(e)),
+        }
+    }
+
+    /// Like [`poll_event`](Self::poll_event), but a message's payload is lent rather than
+    /// handed over: it stays in the connection's buffer until the next call on the
+    /// connection. For handlers that read a message and let it go (parse, relay by copy),
+    /// this saves the reference count and buffer bookkeeping of an owned [`Message`].
+    ///
+    /// ```
+    /// use tether_codec::{Config, Connection, EventRef};
+    /// let mut server = Connection::server(Config::default()).unwrap();
+    /// // A masked text frame "Hi" (RFC 6455 §5.7, key 37 fa 21 3d).
+    /// server.receive(&[0x81, 0x82, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x93]).unwrap();
+    /// assert_eq!(server.poll_event_ref(), Some(Ok(EventRef::Text("Hi"))));
+    /// assert_eq!(server.poll_event_ref(), None);
+    /// ```
+    #[must_use = "events carry messages and errors that must be handled"]
+    pub fn poll_event_ref(&mut self) -> Option<Result<EventRef<'_>, Error>> {
+        let step = match self.poll_step(true)? {
+            Ok(step) => step,
+            Err(e) => return Some(Err(e)),
+        };
+        let (text, data) = match step {
+            Step::Event(event) => return Some(Ok(EventRef::Other(event))),
+            Step::Borrowed {
+                text,
+                assembled: false,
+                start,
+                len,
+            } => (text, &self.rbuf[start..start + len]),
+            Step::Borrowed { text, .. } => match self.assembly.as_deref() {
+                Some(a) => (text, &a.data[..]),
+                None => return None,
+            },
+            Step::Continue | Step::NeedMore => return None,
+        };
+        if !text {
+            return Some(Ok(EventRef::Binary(data)));
+        }
+        match std::str::from_utf8(data) {
+            Ok(t) => Some(Ok(EventRef::Text(t))),
+            // Checked as it arrived; a failure here would be a bug, reported as the peer's.
+            Err(_) => Some(Err(ProtocolError::InvalidUtf8.into())),
+        }
+    }
+
+    /// Runs the decoder to the next event (`Step::Event` or, when `borrow`, `Step::Borrowed`).
+    fn poll_step(&mut self, borrow: bool) -> Option<Result<Step, Error>> {
+        self.reclaim();
         if let Some((code, clean)) = self.closed_event.take() {
-            return Some(Ok(Event::Closed { code, clean }));
+            return Some(Ok(Step::Event(Event::Closed { code, clean })));
         }
         if self.state == State::Closed {
             return None;
         }
         loop {
-            match self.next_frame_event() {
-                Ok(Step::Event(event)) => return Some(Ok(event)),
+            match self.next_frame_event(borrow) {
+                Ok(step @ (Step::Event(_) | Step::Borrowed { .. })) => return Some(Ok(step)),
                 Ok(Step::Continue) => continue,
                 Ok(Step::NeedMore) => {
                     if self.rbuf.is_empty() {
@@ -309,10 +400,10 @@ impl Connection {
                     }
                     if self.eof {
                         self.state = State::Closed;
-                        return Some(Ok(Event::Closed {
+                        return Some(Ok(Step::Event(Event::Closed {
                             code: CloseCode::ABNORMAL,
                             clean: false,
-                        }));
+                        })));
                     }
                     return None;
                 }
@@ -321,8 +412,9 @@ impl Connection {
         }
     }
 
-    /// Advances by at most one frame.
-    fn next_frame_event(&mut self) -> Result<Step, Error> {
+    /// Advances by at most one frame. With `borrow`, a whole message is left in place and
+    /// described by `Step::Borrowed`.
+    fn next_frame_event(&mut self, borrow: bool) -> Result<Step, Error> {
         let frame = match self.frame {
             Some(f) => f,
             None => match FrameHeader::decode(&self.rbuf)? {
@@ -358,6 +450,11 @@ impl Connection {
         if avail < frame.payload_len {
             return Ok(Step::NeedMore);
         }
+        if borrow {
+            if let Some(step) = self.lend(frame)? {
+                return Ok(step);
+            }
+        }
         if frame.header_len > 0 {
             self.rbuf.advance(frame.header_len);
         }
@@ -367,6 +464,56 @@ impl Connection {
             Some(event) => Step::Event(event),
             None => Step::Continue,
         })
+    }
+
+    /// Lends a whole data message out of a complete frame; `None` when the frame must take
+    /// the owned path (control frames, fragments before the last).
+    fn lend(&mut self, frame: InFrame) -> Result<Option<Step>, Error> {
+        let h = frame.header;
+        let data = matches!(
+            h.opcode,
+            Opcode::Text | Opcode::Binary | Opcode::Continuation
+        );
+        if !data || !h.fin {
+            return Ok(None);
+        }
+        self.frame = None;
+        let whole = frame.header_len + frame.payload_len;
+        let text = frame.text;
+        if text {
+            self.utf8.finish()?;
+        }
+        if h.opcode != Opcode::Continuation {
+            if self.state != State::Open {
+                self.rbuf.advance(whole); // we sent Close: data is no longer accepted (§5.5.1)
+                return Ok(Some(Step::Continue));
+            }
+            self.lent = whole;
+            return Ok(Some(Step::Borrowed {
+                text,
+                assembled: false,
+                start: frame.header_len,
+                len: frame.payload_len,
+            }));
+        }
+        // The last fragment: append it and lend the assembly.
+        let Some(a) = self.assembly.as_mut() else {
+            return Err(ProtocolError::UnexpectedContinuation.into());
+        };
+        a.data
+            .extend_from_slice(&self.rbuf[frame.header_len..whole]);
+        a.lent = true;
+        self.rbuf.advance(whole);
+        if self.state != State::Open {
+            self.assembly = None;
+            return Ok(Some(Step::Continue));
+        }
+        Ok(Some(Step::Borrowed {
+            text,
+            assembled: true,
+            start: 0,
+            len: 0,
+        }))
     }
 
     /// Checks a new header against the role, the limits and the message in progress.
@@ -401,6 +548,7 @@ impl Connection {
                         text,
                         data: BytesMut::new(),
                         declared: h.payload_len,
+                        lent: false,
                     }));
                 }
             }
@@ -519,6 +667,7 @@ impl Connection {
         self.state = State::Closed;
         self.error = Some(e);
         self.rbuf = BytesMut::new();
+        self.lent = 0;
         self.frame = None;
         self.assembly = None;
         self.utf8 = Utf8Validator::new();

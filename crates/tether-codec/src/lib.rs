@@ -81,7 +81,7 @@ pub mod utf8;
 pub use bytes::Bytes;
 pub use close::{CloseCode, CloseFrame};
 pub use config::Config;
-pub use connection::{Connection, EncodedFrame, Event, Role, State};
+pub use connection::{Connection, EncodedFrame, Event, EventRef, Role, State};
 pub use error::{CapacityError, Error, HandshakeError, ProtocolError, UsageError};
 pub use frame::header::FrameHeader;
 pub use frame::opcode::Opcode;

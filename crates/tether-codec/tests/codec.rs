@@ -573,7 +573,80 @@ mod props {
         out
     }
 
+    /// `feed` through `poll_event_ref`, with each lent message copied into an owned event,
+    /// and the output the connection queued (pongs, Close replies).
+    fn feed_ref(chunks: &[&[u8]]) -> (Vec<Result<Event, Error>>, Vec<u8>) {
+        let mut s = server();
+        let mut out = Vec::new();
+        for ch in chunks {
+            if let Err(e) = s.receive(ch) {
+                out.push(Err(e));
+                break;
+            }
+            while let Some(ev) = s.poll_event_ref() {
+                out.push(ev.map(|ev| match ev {
+                    EventRef::Text(t) => {
+                        Event::Message(Message::Text(Utf8Bytes::from(t.to_string())))
+                    }
+                    EventRef::Binary(b) => {
+                        Event::Message(Message::Binary(Bytes::copy_from_slice(b)))
+                    }
+                    EventRef::Other(e) => e,
+                }));
+            }
+        }
+        let wire = s.pending_output_len();
+        let mut bytes = Vec::new();
+        while s.wants_write() {
+            let n = s.pending_output().len();
+            bytes.extend_from_slice(s.pending_output());
+            s.consume_output(n);
+        }
+        assert_eq!(bytes.len(), wire);
+        (out, bytes)
+    }
+
+    /// `feed` with the same output record as `feed_ref`.
+    fn feed_owned(chunks: &[&[u8]]) -> (Vec<Result<Event, Error>>, Vec<u8>) {
+        let mut s = server();
+        let mut out = Vec::new();
+        for ch in chunks {
+            if let Err(e) = s.receive(ch) {
+                out.push(Err(e));
+                break;
+            }
+            out.extend(std::iter::from_fn(|| s.poll_event()));
+        }
+        let mut bytes = Vec::new();
+        while s.wants_write() {
+            let n = s.pending_output().len();
+            bytes.extend_from_slice(s.pending_output());
+            s.consume_output(n);
+        }
+        (out, bytes)
+    }
+
     proptest! {
+        #[test]
+        fn borrowed_events_equal_owned_ones(msgs in proptest::collection::vec(msg(), 0..8), close: bool, cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12)) {
+            let stream = client_stream(&msgs, close);
+            let mut points: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+            points.sort();
+            let mut pieces = Vec::new();
+            let mut last = 0;
+            for p in points { pieces.push(&stream[last..p]); last = p; }
+            pieces.push(&stream[last..]);
+            let owned = feed_owned(&[&stream]);
+            prop_assert_eq!(&feed_ref(&pieces), &owned);
+            prop_assert_eq!(&feed_ref(&[&stream]), &owned);
+        }
+
+        #[test]
+        fn borrowed_events_equal_owned_ones_on_arbitrary_bytes(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8)) {
+            let pieces: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
+            prop_assert_eq!(feed_ref(&pieces), feed_owned(&pieces));
+        }
+
         #[test]
         fn header_round_trip(fin: bool, op in opcode(), mask: Option<[u8; 4]>, len in length()) {
             let fin = fin || op.is_control();
