@@ -266,7 +266,13 @@ impl Connection {
     /// Frees what the last [`poll_event_ref`](Self::poll_event_ref) lent out.
     fn reclaim(&mut self) {
         if self.lent > 0 {
-            self.rbuf.advance(self.lent);
+            if self.lent == self.rbuf.len() {
+                // Nothing follows: start the buffer over rather than advance into it, so the
+                // next `receive` needs no bookkeeping to reuse its space.
+                self.rbuf.clear();
+            } else {
+                self.rbuf.advance(self.lent);
+            }
             self.lent = 0;
         }
         if self.assembly.as_ref().is_some_and(|a| a.lent) {

@@ -1,6 +1,7 @@
 //! Payload masking (RFC 6455 §5.3): XOR with a 4-byte key, resumable at any offset.
 //!
-//! The fast path is safe code the compiler vectorises; no `unsafe` has been shown to pay yet.
+//! The loops are safe code the compiler vectorises: with SSE2 everywhere, and with AVX2 where
+//! the CPU has it (`frame::simd`, the crate's one `unsafe` module, chosen at run time).
 
 /// XORs `buf` with `key`, as the bytes at positions `offset..offset + buf.len()` of a payload.
 ///
@@ -21,26 +22,49 @@
 /// ```
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    let r = offset & 3;
-    let k = [key[r], key[(r + 1) & 3], key[(r + 2) & 3], key[(r + 3) & 3]];
-    let mut rest = buf;
-    if rest.len() >= 32 {
-        // 32-byte blocks: LLVM turns the inner loop into vector XORs (SSE2 on baseline x86-64).
-        let mut wide = [0u8; 32];
-        for (i, w) in wide.iter_mut().enumerate() {
-            *w = k[i & 3];
-        }
-        let mut blocks = rest.chunks_exact_mut(32);
-        for block in &mut blocks {
-            for (b, m) in block.iter_mut().zip(wide.iter()) {
-                *b ^= m;
-            }
-        }
-        rest = blocks.into_remainder();
+    let k = rotate(key, offset);
+    let mut done = 0;
+    if buf.len() >= 32 {
+        done = match super::simd::xor_blocks(buf, k) {
+            Some(n) => n,
+            None => xor_blocks(buf, k),
+        };
     }
     // Whole blocks are a multiple of 4 bytes, so the key phase is unchanged here.
+    xor_tail(&mut buf[done..], k);
+}
+
+/// The key as seen from payload position `offset`.
+#[inline(always)]
+fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
+    let r = offset & 3;
+    [key[r], key[(r + 1) & 3], key[(r + 2) & 3], key[(r + 3) & 3]]
+}
+
+/// XORs the whole 32-byte blocks at the start of `buf`; returns how many bytes that was.
+///
+/// LLVM turns the inner loop into vector XORs: SSE2 here, AVX2 in [`super::simd`], which
+/// inlines this same code into a function built for AVX2.
+#[inline(always)]
+pub(super) fn xor_blocks(buf: &mut [u8], k: [u8; 4]) -> usize {
+    let mut wide = [0u8; 32];
+    for (i, w) in wide.iter_mut().enumerate() {
+        *w = k[i & 3];
+    }
+    let whole = buf.len() - buf.len() % 32;
+    for block in buf[..whole].chunks_exact_mut(32) {
+        for (b, m) in block.iter_mut().zip(wide.iter()) {
+            *b ^= m;
+        }
+    }
+    whole
+}
+
+/// XORs a short tail a word at a time, then byte by byte.
+#[inline(always)]
+fn xor_tail(buf: &mut [u8], k: [u8; 4]) {
     let word = u32::from_ne_bytes(k);
-    let mut words = rest.chunks_exact_mut(4);
+    let mut words = buf.chunks_exact_mut(4);
     for w in &mut words {
         let v = u32::from_ne_bytes([w[0], w[1], w[2], w[3]]) ^ word;
         w.copy_from_slice(&v.to_ne_bytes());
@@ -55,7 +79,6 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 /// Equal to appending and then calling [`apply_mask`] on the new bytes, but a long payload
 /// crosses memory once: each 128-byte block is XORed in registers on its way to `dst`.
 pub fn extend_unmasked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
-    const BLOCK: usize = 128;
     if src.len() <= 4096 {
         // Small enough to stay in L1: copying, then unmasking in place, is quicker.
         let start = dst.len();
@@ -63,9 +86,23 @@ pub fn extend_unmasked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offs
         apply_mask(&mut dst[start..], key, offset);
         return;
     }
+    let k = rotate(key, offset);
+    let done = match super::simd::extend_blocks(dst, src, k) {
+        Some(n) => n,
+        None => extend_blocks(dst, src, k),
+    };
+    // Whole blocks are a multiple of 4 bytes, so the key phase is unchanged here.
+    let start = dst.len();
+    dst.extend_from_slice(&src[done..]);
+    xor_tail(&mut dst[start..], k);
+}
+
+/// Appends the whole 128-byte blocks of `src` to `dst`, XORed with `k` on their way;
+/// returns how many bytes that was. Inlined into an AVX2 build too (see [`super::simd`]).
+#[inline(always)]
+pub(super) fn extend_blocks(dst: &mut bytes::BytesMut, src: &[u8], k: [u8; 4]) -> usize {
+    const BLOCK: usize = 128;
     dst.reserve(src.len());
-    let r = offset & 3;
-    let k = [key[r], key[(r + 1) & 3], key[(r + 2) & 3], key[(r + 3) & 3]];
     let mut wide = [0u8; BLOCK];
     for (i, w) in wide.iter_mut().enumerate() {
         *w = k[i & 3];
@@ -79,10 +116,7 @@ pub fn extend_unmasked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offs
         }
         dst.extend_from_slice(&out);
     }
-    // Whole blocks are a multiple of 4 bytes, so the key phase is unchanged here.
-    let start = dst.len();
-    dst.extend_from_slice(blocks.remainder());
-    apply_mask(&mut dst[start..], k, 0);
+    src.len() - blocks.remainder().len()
 }
 
 /// The plain byte loop of RFC 6455 §5.3, kept as the reference the fast path is tested against.

@@ -3,3 +3,4 @@
 pub mod header;
 pub mod mask;
 pub mod opcode;
+mod simd;
