@@ -321,7 +321,9 @@ impl Connection {
                 }
             }
         }
-        self.rbuf.extend_from_slice(data);
+        if !data.is_empty() {
+            self.rbuf.extend_from_slice(data);
+        }
         self.rbuf_peak = self.rbuf_peak.max(self.rbuf.len());
         Ok(())
     }
@@ -474,6 +476,7 @@ impl Connection {
 
     /// Lends a whole data message out of a complete frame; `None` when the frame must take
     /// the owned path (control frames, fragments before the last).
+    #[inline]
     fn lend(&mut self, frame: InFrame) -> Result<Option<Step>, Error> {
         let h = frame.header;
         let data = matches!(
@@ -523,6 +526,7 @@ impl Connection {
     }
 
     /// Checks a new header against the role, the limits and the message in progress.
+    #[inline]
     fn start_frame(&mut self, h: FrameHeader, header_len: usize) -> Result<InFrame, Error> {
         match (self.role, h.mask.is_some()) {
             (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame.into()),
