@@ -84,6 +84,16 @@ if want codec; then
         mkdir -p "$WORK/criterion-$rep"
         (cd target/criterion && find . -path '*/new/estimates.json' -exec cp --parents {} "$WORK/criterion-$rep/" \;)
     done
+    # The decode ratios the targets are judged on: libraries interleaved in short batches.
+    AB_ARGS=()
+    [ "$QUICK" = 1 ] && AB_ARGS=(--rounds 5 --batch-ms 0.5)
+    : > "$WORK/codec-ab.jsonl"
+    for rep in $(seq 1 "$RUNS"); do
+        log "codec decode ratios, interleaved, run $rep/$RUNS: cargo bench --bench codec_ab"
+        taskset -c "$LOAD_CPU" cargo bench --bench codec_ab -- "${AB_ARGS[@]}" 2>&1 \
+            | tee "$WORK/codec-ab-$rep.txt" | grep -v '^{' >&2 || true
+        grep '^{' "$WORK/codec-ab-$rep.txt" >> "$WORK/codec-ab.jsonl" || true
+    done
 fi
 CRITERION_ARGS=()
 for d in "$WORK"/criterion-*; do
@@ -205,6 +215,6 @@ QUICK_FLAG=""
 [ "$QUICK" = 1 ] && QUICK_FLAG="--quick"
 log "writing $OUT and benches/charts/"
 cat "$WORK"/echo.jsonl "$WORK"/idle.jsonl "$WORK"/broadcast.jsonl > "$WORK/results.jsonl" 2>/dev/null || true
-python3 benches/report.py --results "$WORK/results.jsonl" "${CRITERION_ARGS[@]}" \
+python3 benches/report.py --results "$WORK/results.jsonl" "${CRITERION_ARGS[@]}" --codec-ab "$WORK/codec-ab.jsonl" \
     --sizes "$SIZES_JSON" --machine "$MACHINE" --load "$(uptime)" --runs "$RUNS" \
     --notes benches/analysis.md --out "$OUT" --charts benches/charts $QUICK_FLAG

@@ -180,6 +180,7 @@ def bar_chart(path, title, unit, bars, note=""):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--results", default="target/bench-compare/results.jsonl")
+    ap.add_argument("--codec-ab", default="", help="JSON lines of benches/codec_ab.rs")
     ap.add_argument(
         "--criterion",
         action="append",
@@ -440,6 +441,54 @@ def main():
         )
 
     # ---- codec ----
+    ab = []
+    if a.codec_ab and os.path.exists(a.codec_ab):
+        with open(a.codec_ab) as f:
+            lines = [json.loads(l) for l in f if l.startswith("{")]
+        # One row per size: the median of each figure over the runs.
+        for size in sorted({r["size"] for r in lines}):
+            rs = [r for r in lines if r["size"] == size]
+            row = {"size": size, "rounds": rs[0].get("rounds"), "runs": len(rs)}
+            for k in rs[0]:
+                if k.endswith("_ns") or k.startswith("vs_"):
+                    row[k] = med(rs, k)
+            ab.append(row)
+    if ab:
+        md.append("## Codec decode, interleaved (the targets' measure)\n")
+        md.append(
+            "`cargo bench --bench codec_ab`: the `decode_api` workload below, but each round "
+            "times one short batch of every library back to back (order rotating) and takes the "
+            "ratios within the round; the figures are medians over "
+            f"{ab[0].get('rounds', '?')} rounds, then over {ab[0]['runs']} run(s). On this shared VM speed drifts by tens of "
+            "percent over the minutes a criterion group takes, so the criterion ratios below can "
+            "swing by ±20 % between runs; these swing less (about ±10 %).\n"
+        )
+        rows = [
+            ("tether `receive` + `poll_event` (owned `Message`)", "tether"),
+            ("tether `receive` + `poll_event_ref` (borrowed)", "tether_ref"),
+        ]
+        md.append("| size | tungstenite | fastwebsockets | " + " | ".join(
+            f"{label}: ns, vs tungstenite, vs fastwebsockets" for label, key in rows if f"{key}_ns" in ab[0]) + " |")
+        md.append("|---|---|---|" + "---|" * sum(1 for _, key in rows if f"{key}_ns" in ab[0]))
+        for r in ab:
+            cells = [human_size(str(r["size"])), f"{fmt(r['tungstenite_ns'])} ns", f"{fmt(r['fastwebsockets_ns'])} ns"]
+            for _, key in rows:
+                if f"{key}_ns" not in r:
+                    continue
+                sfx = "" if key == "tether" else "_ref"
+                cells.append(
+                    f"{fmt(r[key + '_ns'])} ns · {xfmt(r.get('vs_tungstenite' + sfx))} · "
+                    f"{xfmt(r.get('vs_fastwebsockets' + sfx))}"
+                )
+            md.append("| " + " | ".join(cells) + " |")
+            size = human_size(str(r["size"]))
+            best_tu = max(v for v in (r.get("vs_tungstenite"), r.get("vs_tungstenite_ref")) if v is not None)
+            best_fw = max(v for v in (r.get("vs_fastwebsockets"), r.get("vs_fastwebsockets_ref")) if v is not None)
+            targets.append((f"codec decode {size}: ≥ 2× tungstenite (owned / borrowed)",
+                            f"{xfmt(r.get('vs_tungstenite'))} / {xfmt(r.get('vs_tungstenite_ref'))}", best_tu >= 2))
+            targets.append((f"codec decode {size}: ≥ 1.2× fastwebsockets (owned / borrowed)",
+                            f"{xfmt(r.get('vs_fastwebsockets'))} / {xfmt(r.get('vs_fastwebsockets_ref'))}", best_fw >= 1.2))
+        md.append("")
     md.append("## Codec (criterion)\n")
     crit = a.criterion or ["target/criterion"]
     md.append(
@@ -466,7 +515,7 @@ def main():
                 f"| {group} | {human_size(s)} | {fmt(t)} ns | {fmt(tu)} ns | {fmt(fw)} ns | "
                 f"{xfmt(r_tu)} | {xfmt(r_fw)} |"
             )
-            if group == "decode_api":
+            if group == "decode_api" and not ab:
                 targets.append((f"codec decode {human_size(s)}: ≥ 2× tungstenite", xfmt(r_tu), bool(r_tu and r_tu >= 2)))
                 targets.append((f"codec decode {human_size(s)}: ≥ 1.2× fastwebsockets", xfmt(r_fw), bool(r_fw and r_fw >= 1.2)))
     for lib_dir in ["1000x20B"]:
@@ -534,9 +583,10 @@ def main():
     md.append("## How to reproduce\n")
     md.append(
         "```sh\n"
-        "benches/compare.sh            # everything: builds, codec benches, echo, idle, broadcast (~25 min)\n"
+        "benches/compare.sh            # everything: builds, codec benches, echo, idle, broadcast (~35 min)\n"
         "benches/compare.sh --quick    # a fast smoke run of the same steps\n"
         "cargo bench --bench codec     # codec benches alone\n"
+        "cargo bench --bench codec_ab  # decode ratios, the libraries interleaved\n"
         "target/release/tether --app echo --workers 1 --listen 127.0.0.1:9001 &\n"
         "target/release/tether-load --url ws://127.0.0.1:9001/ -c 100 -s 20 -k 1 -d 5 --server-pid $!\n"
         "```\n"
