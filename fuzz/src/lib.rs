@@ -573,6 +573,22 @@ pub fn check_mask(data: &[u8]) {
 
     apply_mask(&mut fast, key, offset);
     assert_eq!(fast, buf, "masking twice is not the identity");
+
+    // Unmasking while appending, short and long (over 4 KiB takes the block path).
+    let long: Vec<u8> = buf
+        .iter()
+        .copied()
+        .cycle()
+        .take(if buf.is_empty() { 0 } else { 4097 + at })
+        .collect();
+    for src in [buf, &long[..]] {
+        let mut dst = bytes::BytesMut::from(&b"head"[..]);
+        tether_codec::frame::mask::extend_unmasked(&mut dst, src, key, offset);
+        let mut slow = src.to_vec();
+        apply_mask_reference(&mut slow, key, offset);
+        assert_eq!(&dst[..4], b"head");
+        assert_eq!(&dst[4..], &slow[..], "extend_unmasked, {} bytes", src.len());
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
