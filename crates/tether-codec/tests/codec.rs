@@ -563,16 +563,6 @@ mod props {
         }
     }
 
-    fn feed(chunks: &[&[u8]]) -> Vec<Result<Event, Error>> {
-        let mut s = server();
-        let mut out = Vec::new();
-        for ch in chunks {
-            s.receive(ch).unwrap();
-            out.extend(std::iter::from_fn(|| s.poll_event()));
-        }
-        out
-    }
-
     /// Feeds `chunks` to a server through `poll_event`, or with `lend` through
     /// `poll_event_ref` (each lent message copied into an owned event); returns the events and
     /// the output the connection queued (pongs, Close replies).
@@ -609,16 +599,25 @@ mod props {
         (out, bytes)
     }
 
+    /// `stream` cut at the points `cuts` pick (in order; empty pieces allowed).
+    fn cut_at<'a>(stream: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'a [u8]> {
+        let mut points: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+        points.sort();
+        let mut pieces = Vec::new();
+        let mut last = 0;
+        for p in points {
+            pieces.push(&stream[last..p]);
+            last = p;
+        }
+        pieces.push(&stream[last..]);
+        pieces
+    }
+
     proptest! {
         #[test]
         fn borrowed_events_equal_owned_ones(msgs in proptest::collection::vec(msg(), 0..8), close: bool, cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12)) {
             let stream = client_stream(&msgs, close);
-            let mut points: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
-            points.sort();
-            let mut pieces = Vec::new();
-            let mut last = 0;
-            for p in points { pieces.push(&stream[last..p]); last = p; }
-            pieces.push(&stream[last..]);
+            let pieces = cut_at(&stream, &cuts);
             let owned = feed_with(&[&stream], false);
             prop_assert_eq!(&feed_with(&pieces, true), &owned);
             prop_assert_eq!(&feed_with(&[&stream], true), &owned);
@@ -656,17 +655,12 @@ mod props {
         #[test]
         fn chunk_invariance(msgs in proptest::collection::vec(msg(), 0..8), close: bool, cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12)) {
             let stream = client_stream(&msgs, close);
-            let whole = feed(&[&stream]);
-            let mut points: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
-            points.sort();
-            let mut pieces = Vec::new();
-            let mut last = 0;
-            for p in points { pieces.push(&stream[last..p]); last = p; }
-            pieces.push(&stream[last..]);
-            prop_assert_eq!(&feed(&pieces), &whole);
+            let whole = feed_with(&[&stream], false).0;
+            let pieces = cut_at(&stream, &cuts);
+            prop_assert_eq!(&feed_with(&pieces, false).0, &whole);
             // Byte by byte, too.
             let bytes: Vec<&[u8]> = stream.chunks(1).collect();
-            prop_assert_eq!(&feed(&bytes), &whole);
+            prop_assert_eq!(&feed_with(&bytes, false).0, &whole);
             // And the events are the messages that were sent.
             let data_events = whole.iter().filter(|e| matches!(e, Ok(Event::Message(_)))).count();
             let sent = msgs.iter().filter(|m| !matches!(m, Msg::Ping(_))).count();
