@@ -233,6 +233,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn kernel_time_is_part_of_cpu_time() {
+        // Spend CPU in both modes: system calls (kernel) and a loop (user).
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(300) {
+            let _ = fs::metadata("/proc/self/stat");
+            for i in 0..10_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+        }
+        std::hint::black_box(x);
+        let s = sample("self").expect("/proc/self is readable");
+        assert!(s.cpu_us > 0.0, "{s:?}");
+        assert!(s.sys_us >= 0.0 && s.sys_us <= s.cpu_us, "{s:?}");
+        let used = CpuUse {
+            server: 200.0,
+            server_sys: 150.0,
+            load: 0.0,
+            other: 0.0,
+        };
+        assert_eq!(used.server_sys_pct(), 75.0);
+    }
+
+    #[test]
     fn json_is_flat_and_escaped() {
         let j = Json::new()
             .str("mode", "echo \"x\"")
