@@ -1,7 +1,8 @@
 //! Payload masking (RFC 6455 §5.3): XOR with a 4-byte key, resumable at any offset.
 //!
 //! The loops are safe code the compiler vectorises: with SSE2 everywhere, and with AVX2 where
-//! the CPU has it (`frame::simd`, the crate's one `unsafe` module, chosen at run time).
+//! the CPU has it. `frame::simd`, the crate's one `unsafe` module, picks the build at run time
+//! and owns the unmasking copy, which writes into spare capacity.
 
 /// XORs `buf` with `key`, as the bytes at positions `offset..offset + buf.len()` of a payload.
 ///
@@ -47,10 +48,7 @@ fn rotate(key: [u8; 4], offset: usize) -> [u8; 4] {
 /// inlines this same code into a function built for AVX2.
 #[inline(always)]
 pub(super) fn xor_blocks(buf: &mut [u8], k: [u8; 4]) -> usize {
-    let mut wide = [0u8; 32];
-    for (i, w) in wide.iter_mut().enumerate() {
-        *w = k[i & 3];
-    }
+    let wide: [u8; 32] = repeat_key(k);
     let whole = buf.len() - buf.len() % 32;
     for block in buf[..whole].chunks_exact_mut(32) {
         for (b, m) in block.iter_mut().zip(wide.iter()) {
@@ -58,6 +56,16 @@ pub(super) fn xor_blocks(buf: &mut [u8], k: [u8; 4]) -> usize {
         }
     }
     whole
+}
+
+/// `k` repeated to fill `N` bytes (`N` a multiple of 4): one vector's worth of key.
+#[inline(always)]
+pub(super) fn repeat_key<const N: usize>(k: [u8; 4]) -> [u8; N] {
+    let mut wide = [0u8; N];
+    for (i, w) in wide.iter_mut().enumerate() {
+        *w = k[i & 3];
+    }
+    wide
 }
 
 /// XORs a short tail a word at a time, then byte by byte.
@@ -77,7 +85,8 @@ fn xor_tail(buf: &mut [u8], k: [u8; 4]) {
 /// Appends `src` to `dst` unmasked, as the payload bytes at `offset..` of a frame.
 ///
 /// Equal to appending and then calling [`apply_mask`] on the new bytes, but a long payload
-/// crosses memory once: each 128-byte block is XORed in registers on its way to `dst`.
+/// crosses memory once: each 128-byte block is XORed in registers on its way to `dst`
+/// (`frame::simd::extend_blocks`).
 pub fn extend_unmasked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offset: usize) {
     if src.len() <= 4096 {
         // Small enough to stay in L1: copying, then unmasking in place, is quicker.
@@ -87,36 +96,11 @@ pub fn extend_unmasked(dst: &mut bytes::BytesMut, src: &[u8], key: [u8; 4], offs
         return;
     }
     let k = rotate(key, offset);
-    let done = match super::simd::extend_blocks(dst, src, k) {
-        Some(n) => n,
-        None => extend_blocks(dst, src, k),
-    };
+    let done = super::simd::extend_blocks(dst, src, k);
     // Whole blocks are a multiple of 4 bytes, so the key phase is unchanged here.
     let start = dst.len();
     dst.extend_from_slice(&src[done..]);
     xor_tail(&mut dst[start..], k);
-}
-
-/// Appends the whole 128-byte blocks of `src` to `dst`, XORed with `k` on their way;
-/// returns how many bytes that was. Inlined into an AVX2 build too (see [`super::simd`]).
-#[inline(always)]
-pub(super) fn extend_blocks(dst: &mut bytes::BytesMut, src: &[u8], k: [u8; 4]) -> usize {
-    const BLOCK: usize = 128;
-    dst.reserve(src.len());
-    let mut wide = [0u8; BLOCK];
-    for (i, w) in wide.iter_mut().enumerate() {
-        *w = k[i & 3];
-    }
-    let mut blocks = src.chunks_exact(BLOCK);
-    for block in &mut blocks {
-        // LLVM keeps `out` in vector registers and stores it straight into `dst`.
-        let mut out = [0u8; BLOCK];
-        for ((o, s), m) in out.iter_mut().zip(block).zip(wide.iter()) {
-            *o = s ^ m;
-        }
-        dst.extend_from_slice(&out);
-    }
-    src.len() - blocks.remainder().len()
 }
 
 /// The plain byte loop of RFC 6455 §5.3, kept as the reference the fast path is tested against.

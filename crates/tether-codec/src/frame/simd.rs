@@ -1,9 +1,10 @@
-//! AVX2 builds of the masking loops of RFC 6455 §5.3, used when the CPU has AVX2: the crate's only `unsafe`.
+//! The masking loops of RFC 6455 §5.3 that need `unsafe`: AVX2 builds chosen at run time, and the unmasking copy into spare capacity.
 //!
-//! The code is not hand-written SIMD: these are the safe loops of [`super::mask`] in functions
-//! compiled with AVX2 enabled, so LLVM vectorises them 32 bytes wide instead of 16; the
-//! appending one also writes into spare capacity and sets the length once. `cargo bench --bench codec_ab` measured the gain that pays for the
-//! `unsafe` (see `BENCHMARKS.md`); the tests below check both builds against the byte loop.
+//! The code is not hand-written SIMD: the same safe loops are compiled a second time with
+//! AVX2 enabled, so LLVM vectorises them 32 bytes wide instead of 16. The unmasking copy also
+//! writes into spare capacity and sets the length once (one `set_len`). `cargo bench --bench
+//! codec_ab` measured what pays for the `unsafe` (see `BENCHMARKS.md`); the tests below check
+//! every build against the byte loop.
 #![allow(unsafe_code)]
 
 use bytes::BytesMut;
@@ -43,45 +44,43 @@ pub(super) fn xor_blocks(buf: &mut [u8], k: [u8; 4]) -> Option<usize> {
     }
 }
 
-/// [`super::mask::extend_blocks`] built for AVX2, or `None` on a CPU without it.
+/// Appends the whole 128-byte blocks of `src` to `dst`, XORed with `k` on their way (the
+/// AVX2 build where the CPU has it); returns how many bytes that was.
 #[inline]
-pub(super) fn extend_blocks(dst: &mut BytesMut, src: &[u8], k: [u8; 4]) -> Option<usize> {
-    if !has_avx2() {
-        return None;
-    }
+pub(super) fn extend_blocks(dst: &mut BytesMut, src: &[u8], k: [u8; 4]) -> usize {
     #[cfg(target_arch = "x86_64")]
-    {
+    if has_avx2() {
         #[target_feature(enable = "avx2")]
         unsafe fn run(dst: &mut BytesMut, src: &[u8], k: [u8; 4]) -> usize {
-            const BLOCK: usize = 128;
-            let whole = src.len() - src.len() % BLOCK;
-            dst.reserve(whole);
-            let mut wide = [0u8; BLOCK];
-            for (i, w) in wide.iter_mut().enumerate() {
-                *w = k[i & 3];
-            }
-            // Written into the spare capacity, with the length set once at the end: appending
-            // block by block made every block wait on the stored length of the one before.
-            let spare = &mut dst.spare_capacity_mut()[..whole];
-            for (out, block) in spare.chunks_exact_mut(BLOCK).zip(src.chunks_exact(BLOCK)) {
-                for ((o, s), m) in out.iter_mut().zip(block).zip(wide.iter()) {
-                    o.write(s ^ m);
-                }
-            }
-            let len = dst.len() + whole;
-            // SAFETY: the loop above wrote every one of the `whole` bytes after the old length,
-            // inside the capacity reserved for them.
-            unsafe { dst.set_len(len) };
-            whole
+            extend_blocks_kernel(dst, src, k)
         }
-        // SAFETY: `run` needs AVX2, which `has_avx2` just confirmed; its one other unsafe
-        // operation is justified inside it.
-        Some(unsafe { run(dst, src, k) })
+        // SAFETY: `run` needs AVX2, which `has_avx2` just confirmed; its body is
+        // `extend_blocks_kernel`, whose one unsafe operation is justified there.
+        return unsafe { run(dst, src, k) };
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        None
+    extend_blocks_kernel(dst, src, k)
+}
+
+/// The loop of [`extend_blocks`], inlined into each build.
+#[inline(always)]
+fn extend_blocks_kernel(dst: &mut BytesMut, src: &[u8], k: [u8; 4]) -> usize {
+    const BLOCK: usize = 128;
+    let whole = src.len() - src.len() % BLOCK;
+    dst.reserve(whole);
+    let wide: [u8; BLOCK] = super::mask::repeat_key(k);
+    // Written into the spare capacity, with the length set once at the end: appending block
+    // by block made every block wait on the stored length of the one before.
+    let spare = &mut dst.spare_capacity_mut()[..whole];
+    for (out, block) in spare.chunks_exact_mut(BLOCK).zip(src.chunks_exact(BLOCK)) {
+        for ((o, s), m) in out.iter_mut().zip(block).zip(wide.iter()) {
+            o.write(s ^ m);
+        }
     }
+    let len = dst.len() + whole;
+    // SAFETY: the loop above wrote every one of the `whole` bytes after the old length, inside
+    // the capacity reserved for them.
+    unsafe { dst.set_len(len) };
+    whole
 }
 
 #[cfg(test)]
@@ -112,26 +111,27 @@ mod tests {
     }
 
     #[test]
-    fn avx2_extend_equals_the_byte_loop() {
+    fn extend_blocks_equal_the_byte_loop() {
         let key = [9, 8, 7, 6];
-        for len in [128, 129, 5000, 70_001] {
+        for len in [0, 128, 129, 5000, 70_001] {
             let src = data(len);
-            let mut dst = BytesMut::from(&b"head"[..]);
-            let Some(n) = extend_blocks(&mut dst, &src, key) else {
-                return;
-            };
-            assert_eq!(n, len - len % 128);
-            let mut slow = src[..n].to_vec();
+            let whole = len - len % 128;
+            let mut slow = src[..whole].to_vec();
             apply_mask_reference(&mut slow, key, 0);
-            assert_eq!(&dst[..4], b"head");
-            assert_eq!(&dst[4..], &slow[..]);
+            // The plain build, and the one this CPU runs (AVX2 where present).
+            for build in [extend_blocks_kernel, extend_blocks] {
+                let mut dst = BytesMut::from(&b"head"[..]);
+                assert_eq!(build(&mut dst, &src, key), whole);
+                assert_eq!(&dst[..4], b"head");
+                assert_eq!(&dst[4..], &slow[..], "len {len}");
+            }
             // And through the public entry point, at every key phase.
             for offset in 0..4 {
-                let mut whole = BytesMut::new();
-                extend_unmasked(&mut whole, &src, key, offset);
+                let mut all = BytesMut::new();
+                extend_unmasked(&mut all, &src, key, offset);
                 let mut slow = src.clone();
                 apply_mask_reference(&mut slow, key, offset);
-                assert_eq!(&whole[..], &slow[..], "len {len} offset {offset}");
+                assert_eq!(&all[..], &slow[..], "len {len} offset {offset}");
             }
         }
     }
