@@ -83,14 +83,9 @@ def criterion_ns(root, *parts):
         return None
 
 
-def crit_runs(roots, *parts):
-    """The benchmark's median time in each run that has it."""
-    return [t for t in (criterion_ns(r, *parts) for r in roots) if t is not None]
-
-
 def crit_median(roots, *parts):
     """Median over runs of one benchmark's median time, or None."""
-    ts = crit_runs(roots, *parts)
+    ts = [t for t in (criterion_ns(r, *parts) for r in roots) if t is not None]
     return statistics.median(ts) if ts else None
 
 
@@ -103,6 +98,14 @@ def crit_ratio(roots, peer_parts, tether_parts):
         if p is not None and t:
             rs.append(p / t)
     return statistics.median(rs) if rs else None
+
+
+def crit_vs(roots, group, lib, *rest):
+    """A library's median time in `group` and its ratio to tether's (see `crit_ratio`)."""
+    return (
+        crit_median(roots, group, lib, *rest),
+        crit_ratio(roots, (group, lib, *rest), (group, "tether", *rest)),
+    )
 
 
 def xfmt(r):
@@ -505,12 +508,10 @@ def main():
     for group in ["decode_api", "decode_raw", "encode_api", "encode_raw"]:
         for s in SIZES:
             t = crit_median(crit, group, "tether", s)
-            tu = crit_median(crit, group, "tungstenite", s)
-            fw = crit_median(crit, group, "fastwebsockets", s)
             if t is None:
                 continue
-            r_tu = crit_ratio(crit, (group, "tungstenite", s), (group, "tether", s))
-            r_fw = crit_ratio(crit, (group, "fastwebsockets", s), (group, "tether", s))
+            tu, r_tu = crit_vs(crit, group, "tungstenite", s)
+            fw, r_fw = crit_vs(crit, group, "fastwebsockets", s)
             md.append(
                 f"| {group} | {human_size(s)} | {fmt(t)} ns | {fmt(tu)} ns | {fmt(fw)} ns | "
                 f"{xfmt(r_tu)} | {xfmt(r_fw)} |"
@@ -520,31 +521,26 @@ def main():
                 targets.append((f"codec decode {human_size(s)}: ≥ 1.2× fastwebsockets", xfmt(r_fw), bool(r_fw and r_fw >= 1.2)))
     for lib_dir in ["1000x20B"]:
         t = crit_median(crit, "stream_small", "tether", lib_dir)
-        tu = crit_median(crit, "stream_small", "tungstenite", lib_dir)
-        fw = crit_median(crit, "stream_small", "fastwebsockets", lib_dir)
+        tu, r_tu = crit_vs(crit, "stream_small", "tungstenite", lib_dir)
+        fw, r_fw = crit_vs(crit, "stream_small", "fastwebsockets", lib_dir)
         if t is not None:
-            r_tu = crit_ratio(crit, ("stream_small", "tungstenite", lib_dir), ("stream_small", "tether", lib_dir))
-            r_fw = crit_ratio(crit, ("stream_small", "fastwebsockets", lib_dir), ("stream_small", "tether", lib_dir))
             md.append(
                 f"| stream_small | 1000 × 20 B | {fmt(t)} ns | {fmt(tu)} ns | {fmt(fw)} ns | "
                 f"{xfmt(r_tu)} | {xfmt(r_fw)} |"
             )
     t = crit_median(crit, "handshake", "tether")
-    tu = crit_median(crit, "handshake", "tungstenite")
+    tu, r_tu = crit_vs(crit, "handshake", "tungstenite")
     if t is not None:
-        r_tu = crit_ratio(crit, ("handshake", "tungstenite"), ("handshake", "tether"))
         md.append(f"| handshake | parse+accept | {fmt(t)} ns | {fmt(tu)} ns | n/a (needs hyper) | {xfmt(r_tu)} | – |")
     md.append("")
     md.append("| unmask | tether `apply_mask` | byte-loop reference | fastwebsockets `unmask` | vs reference | vs fastwebsockets |")
     md.append("|---|---|---|---|---|---|")
     for s in SIZES:
         t = crit_median(crit, "unmask", "tether", s)
-        r = crit_median(crit, "unmask", "reference", s)
-        fw = crit_median(crit, "unmask", "fastwebsockets", s)
         if t is None:
             continue
-        r_ref = crit_ratio(crit, ("unmask", "reference", s), ("unmask", "tether", s))
-        r_fw = crit_ratio(crit, ("unmask", "fastwebsockets", s), ("unmask", "tether", s))
+        r, r_ref = crit_vs(crit, "unmask", "reference", s)
+        fw, r_fw = crit_vs(crit, "unmask", "fastwebsockets", s)
         md.append(f"| {human_size(s)} | {fmt(t)} ns | {fmt(r)} ns | {fmt(fw)} ns | {xfmt(r_ref)} | {xfmt(r_fw)} |")
         if s == "65536":
             targets.append(("unmask 64 KiB: ≥ 8× byte loop", xfmt(r_ref), bool(r_ref and r_ref >= 8)))
@@ -553,7 +549,7 @@ def main():
         bars = []
         for sz in SIZES:
             for lib in ["tungstenite", "fastwebsockets"]:
-                r = crit_ratio(crit, (group, lib, sz), (group, "tether", sz))
+                _, r = crit_vs(crit, group, lib, sz)
                 if r is not None:
                     bars.append((f"vs {lib} {human_size(sz)}", r, "×", COLORS[lib]))
         if bars:
