@@ -88,13 +88,15 @@ const SHARE_MESSAGE_MIN: usize = 8 * 1024;
 /// What one step of the decoder produced.
 enum Step {
     Event(Event),
-    /// A whole message left in place (borrowing mode): in `rbuf` at `start..start + len`, or
-    /// in the finished assembly when `assembled`.
-    Borrowed {
+    /// A whole message left in place (borrowing mode) at `rbuf[start..start + len]`.
+    Lent {
         text: bool,
-        assembled: bool,
         start: usize,
         len: usize,
+    },
+    /// A whole fragmented message left in the finished assembly (borrowing mode).
+    LentAssembly {
+        text: bool,
     },
     /// A frame was consumed without an event (a fragment, a dropped frame): go on.
     Continue,
@@ -364,13 +366,8 @@ impl Connection {
         };
         let (text, data) = match step {
             Step::Event(event) => return Some(Ok(EventRef::Other(event))),
-            Step::Borrowed {
-                text,
-                assembled: false,
-                start,
-                len,
-            } => (text, &self.rbuf[start..start + len]),
-            Step::Borrowed { text, .. } => match self.assembly.as_deref() {
+            Step::Lent { text, start, len } => (text, &self.rbuf[start..start + len]),
+            Step::LentAssembly { text } => match self.assembly.as_deref() {
                 Some(a) => (text, &a.data[..]),
                 None => return None,
             },
@@ -386,7 +383,7 @@ impl Connection {
         }
     }
 
-    /// Runs the decoder to the next event (`Step::Event` or, when `borrow`, `Step::Borrowed`).
+    /// Runs the decoder to the next event (`Step::Event`, or when `borrow` a `Step::Lent*`).
     fn poll_step(&mut self, borrow: bool) -> Option<Result<Step, Error>> {
         self.reclaim();
         if let Some((code, clean)) = self.closed_event.take() {
@@ -397,7 +394,9 @@ impl Connection {
         }
         loop {
             match self.next_frame_event(borrow) {
-                Ok(step @ (Step::Event(_) | Step::Borrowed { .. })) => return Some(Ok(step)),
+                Ok(step @ (Step::Event(_) | Step::Lent { .. } | Step::LentAssembly { .. })) => {
+                    return Some(Ok(step))
+                }
                 Ok(Step::Continue) => continue,
                 Ok(Step::NeedMore) => {
                     if self.rbuf.is_empty() {
@@ -421,7 +420,7 @@ impl Connection {
     }
 
     /// Advances by at most one frame. With `borrow`, a whole message is left in place and
-    /// described by `Step::Borrowed`.
+    /// described by `Step::Lent` or `Step::LentAssembly`.
     fn next_frame_event(&mut self, borrow: bool) -> Result<Step, Error> {
         let frame = match self.frame {
             Some(f) => f,
@@ -498,9 +497,8 @@ impl Connection {
                 return Ok(Some(Step::Continue));
             }
             self.lent = whole;
-            return Ok(Some(Step::Borrowed {
+            return Ok(Some(Step::Lent {
                 text,
-                assembled: false,
                 start: frame.header_len,
                 len: frame.payload_len,
             }));
@@ -517,12 +515,7 @@ impl Connection {
             self.assembly = None;
             return Ok(Some(Step::Continue));
         }
-        Ok(Some(Step::Borrowed {
-            text,
-            assembled: true,
-            start: 0,
-            len: 0,
-        }))
+        Ok(Some(Step::LentAssembly { text }))
     }
 
     /// Checks a new header against the role, the limits and the message in progress.
