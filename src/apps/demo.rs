@@ -206,7 +206,7 @@ impl Handler for Demo {
             Some(_) => {}
             None => {
                 log::error!("{conn} opened without an accepted upgrade");
-                ctx.close(conn, CloseCode::INTERNAL_ERROR, "unknown connection");
+                let _ = ctx.close(conn, CloseCode::INTERNAL_ERROR, "unknown connection");
             }
         }
     }

@@ -334,7 +334,10 @@ impl Live {
         // reply (with the history) rather than the notice.
         let handle = ctx.handle();
         publish(&handle, &key, &notice);
-        handle.join(conn, &key);
+        if let Err(e) = handle.join(conn, &key) {
+            // The worker's queue is full: the server is overloaded; the client may retry.
+            return Err(format!("server busy, join again: {e}"));
+        }
         if let Err(e) = handle.send(conn, Outgoing::Text(&reply.to_string())) {
             log::debug!("live join reply to {conn}: {e}");
         }
@@ -478,7 +481,9 @@ fn leave(st: &mut State, ctx: &mut Ctx<'_>, conn: ConnId, connected: bool) -> bo
     let handle = ctx.handle();
     publish(&handle, &key, &notice);
     if connected {
-        handle.leave(conn, &key);
+        if let Err(e) = handle.leave(conn, &key) {
+            log::debug!("live leave of {conn}: {e}");
+        }
     }
     true
 }

@@ -56,7 +56,7 @@ impl Handler for TestApp {
             Message::Binary(_) => String::new(),
         };
         if let Some(room) = text.strip_prefix("join:") {
-            ctx.join(conn, room);
+            let _ = ctx.join(conn, room);
             let _ = ctx.send(conn, Outgoing::Text("joined"));
         } else if let Some(t) = text.strip_prefix("bcast:") {
             let _ = ctx.broadcast(Outgoing::Text(t));
@@ -66,11 +66,11 @@ impl Handler for TestApp {
             }
         } else if let Some(code) = text.strip_prefix("close:") {
             let code = code.parse().unwrap_or(1000);
-            ctx.close(conn, CloseCode(code), "asked");
+            let _ = ctx.close(conn, CloseCode(code), "asked");
         } else if text == "panic" {
             panic!("the test app was asked to panic");
         } else if text == "feed" {
-            ctx.join(conn, "feed");
+            let _ = ctx.join(conn, "feed");
         } else {
             let _ = ctx.send(conn, message.as_outgoing());
         }

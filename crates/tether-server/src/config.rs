@@ -1,5 +1,6 @@
 //! `ServerConfig`: every limit and timeout of the server, with defaults for mobile and browser clients (RFC 6455 §10.4).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tether_codec::Config as CodecConfig;
@@ -27,7 +28,9 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// Time the peer has to answer our Close, and to close TCP after it. Default 5 s.
     pub close_timeout: Duration,
-    /// Time a graceful shutdown waits for peers to answer Close 1001. Default 5 s.
+    /// Time a graceful shutdown waits for peers to answer Close 1001. Default 5 s. It wins
+    /// over every other deadline: the workers return within it (plus a turn of the loop)
+    /// whatever the peers do, after writing the Close frames the sockets take.
     pub shutdown_timeout: Duration,
     /// Pending output (bytes) past which the server stops reading from that peer until it
     /// drains. Default 256 KiB.
@@ -41,6 +44,19 @@ pub struct ServerConfig {
     pub tcp_nodelay: bool,
     /// Bytes read from a busy peer in one turn before others get theirs. Default 256 KiB.
     pub read_budget: usize,
+    /// Commands (sends, closes, room traffic, notifications) another thread may queue to one
+    /// worker before further ones are refused with `SendError::QueueFull`. Default 65,536.
+    pub worker_queue_capacity: usize,
+    /// Buffered input plus pending output, over every connection of the process, past which
+    /// the server stops reading from the connections holding the most and refuses new
+    /// upgrades with 503, until it falls back under 7/8 of it. Default 1 GiB.
+    pub max_buffered_bytes: usize,
+    /// Where to serve `GET /metrics` (Prometheus text format), on a port of its own so the
+    /// public one never exposes it. Default `None`: no endpoint.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How often worker 0 logs a one-line summary (connections, messages per second) at
+    /// `info`. Default 60 s; zero turns it off.
+    pub summary_interval: Duration,
     /// Limits of the protocol codec (frame and message sizes, header limits).
     pub codec: CodecConfig,
 }
@@ -59,6 +75,10 @@ impl Default for ServerConfig {
             max_output_buffer: 1 << 20,
             tcp_nodelay: true,
             read_budget: 256 * 1024,
+            worker_queue_capacity: 65_536,
+            max_buffered_bytes: 1 << 30,
+            metrics_listen: None,
+            summary_interval: Duration::from_secs(60),
             codec: CodecConfig::default(),
         }
     }
@@ -91,6 +111,12 @@ impl ServerConfig {
         }
         if self.read_budget < 4096 {
             return Err("read_budget must be at least 4096");
+        }
+        if self.worker_queue_capacity == 0 {
+            return Err("worker_queue_capacity must be at least 1");
+        }
+        if self.max_buffered_bytes < self.max_output_buffer {
+            return Err("max_buffered_bytes must be at least max_output_buffer");
         }
         Ok(())
     }

@@ -23,6 +23,17 @@ pub(crate) enum Phase {
     Linger,
 }
 
+/// Why reads from a connection are paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Paused {
+    /// Reading.
+    No,
+    /// Its own output is over `output_high_water`.
+    Backpressure,
+    /// The process is over `max_buffered_bytes` and this connection holds more than its share.
+    Memory,
+}
+
 /// A connection's state on its worker. Idle and open, it owns no heap memory but its
 /// socket: the read buffer is the worker's, and output is held only while pending.
 pub(crate) struct Conn {
@@ -31,6 +42,8 @@ pub(crate) struct Conn {
     pub(crate) phase: Phase,
     /// Request bytes while in `Handshake`.
     pub(crate) head: Vec<u8>,
+    /// Bytes of `head` already searched for the end of the head: each byte is looked at once.
+    pub(crate) scanned: usize,
     /// HTTP bytes (the 101 or an error) to write before any frame.
     pub(crate) http_out: Vec<u8>,
     pub(crate) codec: Connection,
@@ -43,10 +56,16 @@ pub(crate) struct Conn {
     pub(crate) ping_sent: bool,
     /// Registered for writable readiness.
     pub(crate) write_interest: bool,
-    /// Not reading: output is over the high-water mark.
-    pub(crate) read_paused: bool,
-    /// `on_open` was called and `on_close` is still owed.
+    /// Not reading, and why.
+    pub(crate) paused: Paused,
+    /// `on_open` is owed or was called, and `on_close` is still owed.
     pub(crate) app_open: bool,
+    /// Counted in `tether_connections` (it reached the open state).
+    pub(crate) was_open: bool,
+    /// Holds one of the `max_connections` places (false for a 503 on its way out).
+    pub(crate) counted: bool,
+    /// Bytes of buffered input and pending output last added to the worker's total.
+    pub(crate) accounted: usize,
     /// Queued for servicing at the end of the turn.
     pub(crate) dirty: bool,
     pub(crate) rooms: Vec<Arc<str>>,
@@ -74,6 +93,7 @@ impl Conn {
             peer,
             phase: Phase::Handshake,
             head: Vec::new(),
+            scanned: 0,
             http_out: Vec::new(),
             codec,
             last_rx: now,
@@ -81,8 +101,11 @@ impl Conn {
             timer_at: None,
             ping_sent: false,
             write_interest: false,
-            read_paused: false,
+            paused: Paused::No,
             app_open: false,
+            was_open: false,
+            counted: true,
+            accounted: 0,
             dirty: false,
             rooms: Vec::new(),
         }
@@ -93,12 +116,20 @@ impl Conn {
         self.http_out.len() + self.codec.pending_output_len()
     }
 
-    /// Writes pending HTTP bytes, then pending frames, until done or the socket is full.
-    pub(crate) fn flush(&mut self) -> io::Result<Flush> {
+    /// Memory this connection holds for buffered input and pending output: what
+    /// `max_buffered_bytes` bounds over the process.
+    pub(crate) fn buffered(&self) -> usize {
+        self.head.capacity() + self.pending() + self.codec.buffered_input()
+    }
+
+    /// Writes pending HTTP bytes, then pending frames, until done or the socket is full;
+    /// adds what it wrote to `written`.
+    pub(crate) fn flush(&mut self, written: &mut u64) -> io::Result<Flush> {
         while !self.http_out.is_empty() {
             match self.stream.write(&self.http_out) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
+                    *written += n as u64;
                     self.http_out.drain(..n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flush::Blocked),
@@ -121,7 +152,10 @@ impl Conn {
             };
             match wrote {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.codec.consume_output(n),
+                Ok(n) => {
+                    *written += n as u64;
+                    self.codec.consume_output(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flush::Blocked),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -148,6 +182,11 @@ impl Conn {
             Phase::Handshake | Phase::Linger => false,
         }
     }
+}
+
+/// Whether a response with `status` may carry a body (not 1xx, 204 or 304; RFC 9110 §6.4.1).
+pub(crate) fn status_has_body(status: u16) -> bool {
+    (200..=599).contains(&status) && status != 204 && status != 304
 }
 
 /// A plain HTTP response with a body (the server's own answers: 503, pages).

@@ -7,16 +7,17 @@ use std::time::{Duration, Instant};
 
 use tether_codec::{CloseCode, EncodedFrame, Message, Outgoing};
 
+use crate::core::Core;
 use crate::error::SendError;
-use crate::event_loop::Core;
-use crate::handle::{Command, ServerHandle};
-use crate::handler::ConnId;
-use crate::timers::TimerId;
+use crate::handle::ServerHandle;
+use crate::id::{ConnId, TimerId};
+use crate::shared::Command;
 
 /// The event loop, as a handler callback sees it.
 ///
 /// Everything here works for connections on any worker: a connection held by another
-/// thread is reached through that worker's queue.
+/// thread is reached through that worker's bounded queue, and a full queue is reported as
+/// [`SendError::QueueFull`] (nothing is queued, nothing waits).
 pub struct Ctx<'a> {
     pub(crate) core: &'a mut Core,
 }
@@ -44,8 +45,7 @@ impl Ctx<'_> {
         }
         self.core
             .conns
-            .get(conn.slot())
-            .filter(|_| self.core.conns.generation(conn.slot()) == Some(conn.generation()))
+            .get_gen(conn.slot(), conn.serial())
             .map(|c| c.peer)
     }
 
@@ -60,8 +60,7 @@ impl Ctx<'_> {
         let frame = EncodedFrame::server(msg)?;
         self.core
             .shared
-            .send_to(conn.worker(), Command::Send(conn, frame));
-        Ok(())
+            .send_to(conn.worker(), Command::Send(conn, frame))
     }
 
     /// Queues a received message to one connection (an echo or a relay). On this worker a
@@ -80,19 +79,18 @@ impl Ctx<'_> {
         }
         self.core
             .shared
-            .send_to(conn.worker(), Command::Send(conn, frame.clone()));
-        Ok(())
+            .send_to(conn.worker(), Command::Send(conn, frame.clone()))
     }
 
     /// Starts closing a connection with `code` and `reason`; `on_close` follows.
-    pub fn close(&mut self, conn: ConnId, code: CloseCode, reason: &str) {
+    pub fn close(&mut self, conn: ConnId, code: CloseCode, reason: &str) -> Result<(), SendError> {
         if conn.worker() == self.core.worker {
             self.core.close_local(conn, code, reason);
-        } else {
-            self.core
-                .shared
-                .send_to(conn.worker(), Command::Close(conn, code, reason.to_owned()));
+            return Ok(());
         }
+        self.core
+            .shared
+            .send_to(conn.worker(), Command::Close(conn, code, reason.to_owned()))
     }
 
     /// Sends a message to every open connection on every worker, encoded once.
@@ -102,8 +100,7 @@ impl Ctx<'_> {
         let me = self.core.worker;
         self.core
             .shared
-            .fan_out(Some(me), || Command::Broadcast(frame.clone()));
-        Ok(())
+            .fan_out(Some(me), || Command::Broadcast(frame.clone()))
     }
 
     /// Sends a message to every open connection on this worker only.
@@ -114,25 +111,25 @@ impl Ctx<'_> {
     }
 
     /// Adds a connection to a room.
-    pub fn join(&mut self, conn: ConnId, room: &str) {
+    pub fn join(&mut self, conn: ConnId, room: &str) -> Result<(), SendError> {
         if conn.worker() == self.core.worker {
             self.core.join_local(conn, room);
-        } else {
-            self.core
-                .shared
-                .send_to(conn.worker(), Command::Join(conn, Arc::from(room)));
+            return Ok(());
         }
+        self.core
+            .shared
+            .send_to(conn.worker(), Command::Join(conn, Arc::from(room)))
     }
 
     /// Removes a connection from a room (closing connections leave all rooms by themselves).
-    pub fn leave(&mut self, conn: ConnId, room: &str) {
+    pub fn leave(&mut self, conn: ConnId, room: &str) -> Result<(), SendError> {
         if conn.worker() == self.core.worker {
             self.core.leave_local(conn, room);
-        } else {
-            self.core
-                .shared
-                .send_to(conn.worker(), Command::Leave(conn, Arc::from(room)));
+            return Ok(());
         }
+        self.core
+            .shared
+            .send_to(conn.worker(), Command::Leave(conn, Arc::from(room)))
     }
 
     /// Members of `room` held by this worker.
@@ -147,13 +144,14 @@ impl Ctx<'_> {
         self.core.publish_local(room, &frame);
         let me = self.core.worker;
         let name: Arc<str> = Arc::from(room);
-        self.core
+        let others = self
+            .core
             .shared
             .fan_out(Some(me), || Command::Publish(name.clone(), frame.clone()));
         if let Some(b) = &self.core.shared.broker {
             b.publish(room, &frame);
         }
-        Ok(())
+        others
     }
 
     /// Calls [`Handler::on_timer`](crate::Handler::on_timer) with `token` once, after `after`.
@@ -167,9 +165,10 @@ impl Ctx<'_> {
         self.core.timers.add_app(self.core.now, every, token, true)
     }
 
-    /// Cancels a timer; it will not fire again.
-    pub fn cancel_timer(&mut self, id: TimerId) {
-        self.core.timers.cancel_app(id);
+    /// Cancels a timer of this worker; it will not fire again. Returns whether it was
+    /// pending. A timer belongs to the worker that set it: another worker's id is left alone.
+    pub fn cancel_timer(&mut self, id: TimerId) -> bool {
+        id.worker() == self.core.worker && self.core.timers.cancel_app(id)
     }
 
     /// A handle for other threads.

@@ -9,9 +9,16 @@ pub enum ServerError {
     /// Binding, polling or spawning failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-    /// A worker thread panicked (a bug in a handler).
+    /// A worker thread died of a panic that escaped every guard (a bug); the others were
+    /// shut down rather than serve on with one loop fewer.
     #[error("worker {0} panicked")]
     WorkerPanicked(usize),
+    /// A worker's event loop failed (its poll or waker); the others were shut down.
+    #[error("worker {0} failed: {1}")]
+    WorkerFailed(usize, std::io::Error),
+    /// The metrics endpoint could not be bound.
+    #[error("metrics endpoint on {0}: {1}")]
+    Metrics(std::net::SocketAddr, std::io::Error),
 }
 
 /// Why a message could not be queued.
@@ -26,6 +33,13 @@ pub enum SendError {
     /// The connection's output is over `max_output_buffer`: it was closed with 1008.
     #[error("slow consumer: output buffer full, connection closed with 1008")]
     SlowConsumer,
+    /// The target worker's command queue is full (see `ServerConfig::worker_queue_capacity`):
+    /// nothing was queued. Counted in `tether_worker_queue_full_total`.
+    #[error("the worker's command queue is full")]
+    QueueFull,
+    /// The target worker has stopped (the server is shutting down).
+    #[error("the worker has stopped")]
+    WorkerGone,
     /// The message cannot be encoded (e.g. a ping over 125 bytes).
     #[error("cannot encode: {0}")]
     Codec(#[from] tether_codec::Error),

@@ -1,32 +1,13 @@
-//! Cross-thread control: `ServerHandle` pushes, publishes and shuts down through each worker's command queue and `mio::Waker`.
+//! Cross-thread control: `ServerHandle` pushes, publishes and shuts down through each worker's bounded command queue.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc::Sender;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tether_codec::{CloseCode, EncodedFrame, Outgoing};
 
 use crate::error::SendError;
-use crate::handler::ConnId;
-
-/// Work sent to a worker thread.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Send(ConnId, EncodedFrame),
-    Close(ConnId, CloseCode, String),
-    Broadcast(EncodedFrame),
-    Publish(Arc<str>, EncodedFrame),
-    Join(ConnId, Arc<str>),
-    Leave(ConnId, Arc<str>),
-    Notify(u64),
-    Shutdown,
-}
-
-/// One worker's inbox.
-pub(crate) struct WorkerLink {
-    pub(crate) tx: Sender<Command>,
-    pub(crate) waker: Arc<mio::Waker>,
-}
+use crate::id::ConnId;
+use crate::shared::{Command, Shared};
 
 /// Carries room messages between server instances (e.g. over Redis pub/sub).
 ///
@@ -38,36 +19,10 @@ pub trait Broker: Send + Sync + 'static {
     fn publish(&self, room: &str, frame: &EncodedFrame);
 }
 
-/// State shared by all workers.
-pub(crate) struct Shared {
-    pub(crate) links: Vec<WorkerLink>,
-    pub(crate) connections: AtomicUsize,
-    pub(crate) shutting_down: AtomicBool,
-    pub(crate) broker: Option<Arc<dyn Broker>>,
-}
-
-impl Shared {
-    pub(crate) fn send_to(&self, worker: usize, cmd: Command) {
-        if let Some(link) = self.links.get(worker) {
-            if link.tx.send(cmd).is_ok() {
-                if let Err(e) = link.waker.wake() {
-                    log::error!("waking worker {worker}: {e}");
-                }
-            }
-        }
-    }
-
-    /// Sends a copy of a command to every worker except `except`.
-    pub(crate) fn fan_out(&self, except: Option<usize>, make: impl Fn() -> Command) {
-        for w in 0..self.links.len() {
-            if Some(w) != except {
-                self.send_to(w, make());
-            }
-        }
-    }
-}
-
 /// Controls a running server from any thread: push messages, publish to rooms, shut down.
+///
+/// Every command goes through the target worker's bounded queue: when it is full the call
+/// returns [`SendError::QueueFull`] at once and nothing is queued.
 #[derive(Clone)]
 pub struct ServerHandle {
     pub(crate) shared: Arc<Shared>,
@@ -83,12 +38,10 @@ impl std::fmt::Debug for ServerHandle {
 }
 
 impl ServerHandle {
-    /// Starts a graceful shutdown: stop accepting, send Close 1001 to everyone, wait a bounded
-    /// time for the replies. [`Server::run`](crate::Server::run) then returns.
+    /// Starts a graceful shutdown: stop accepting, send Close 1001 to everyone, wait at most
+    /// `shutdown_timeout` for the replies. [`Server::run`](crate::Server::run) then returns.
     pub fn shutdown(&self) {
-        if !self.shared.shutting_down.swap(true, Ordering::SeqCst) {
-            self.shared.fan_out(None, || Command::Shutdown);
-        }
+        self.shared.shutdown();
     }
 
     /// Whether a shutdown was requested.
@@ -101,61 +54,65 @@ impl ServerHandle {
         self.shared.connections.load(Ordering::Relaxed)
     }
 
+    /// The server's counters in the Prometheus text format (what `--metrics-listen` serves).
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.encode()
+    }
+
     /// Sends a message to one connection, on whatever worker holds it.
     pub fn send(&self, conn: ConnId, msg: Outgoing<'_>) -> Result<(), SendError> {
         let frame = EncodedFrame::server(msg)?;
         self.shared
-            .send_to(conn.worker(), Command::Send(conn, frame));
-        Ok(())
+            .send_to(conn.worker(), Command::Send(conn, frame))
     }
 
     /// Closes one connection with a code and reason.
-    pub fn close(&self, conn: ConnId, code: CloseCode, reason: &str) {
+    pub fn close(&self, conn: ConnId, code: CloseCode, reason: &str) -> Result<(), SendError> {
         self.shared
-            .send_to(conn.worker(), Command::Close(conn, code, reason.to_owned()));
+            .send_to(conn.worker(), Command::Close(conn, code, reason.to_owned()))
     }
 
-    /// Sends a message to every open connection (encoded once).
+    /// Sends a message to every open connection (encoded once). Every worker is tried; the
+    /// first refusal is returned.
     pub fn broadcast(&self, msg: Outgoing<'_>) -> Result<(), SendError> {
         let frame = EncodedFrame::server(msg)?;
         self.shared
-            .fan_out(None, || Command::Broadcast(frame.clone()));
-        Ok(())
+            .fan_out(None, || Command::Broadcast(frame.clone()))
     }
 
     /// Publishes a message to a room on this instance and, through the broker, on the others.
     pub fn publish(&self, room: &str, msg: Outgoing<'_>) -> Result<(), SendError> {
         let frame = EncodedFrame::server(msg)?;
-        self.deliver(room, &frame);
+        let local = self.deliver(room, &frame);
         if let Some(b) = &self.shared.broker {
             b.publish(room, &frame);
         }
-        Ok(())
+        local
     }
 
     /// Delivers a room message to this instance's members only: what a [`Broker`] calls with
     /// messages from other instances.
-    pub fn deliver(&self, room: &str, frame: &EncodedFrame) {
+    pub fn deliver(&self, room: &str, frame: &EncodedFrame) -> Result<(), SendError> {
         let room: Arc<str> = Arc::from(room);
         self.shared
-            .fan_out(None, || Command::Publish(room.clone(), frame.clone()));
+            .fan_out(None, || Command::Publish(room.clone(), frame.clone()))
     }
 
     /// Adds a connection to a room.
-    pub fn join(&self, conn: ConnId, room: &str) {
+    pub fn join(&self, conn: ConnId, room: &str) -> Result<(), SendError> {
         self.shared
-            .send_to(conn.worker(), Command::Join(conn, Arc::from(room)));
+            .send_to(conn.worker(), Command::Join(conn, Arc::from(room)))
     }
 
     /// Removes a connection from a room.
-    pub fn leave(&self, conn: ConnId, room: &str) {
+    pub fn leave(&self, conn: ConnId, room: &str) -> Result<(), SendError> {
         self.shared
-            .send_to(conn.worker(), Command::Leave(conn, Arc::from(room)));
+            .send_to(conn.worker(), Command::Leave(conn, Arc::from(room)))
     }
 
     /// Calls [`Handler::on_notify`](crate::Handler::on_notify) with `value` on every worker:
     /// a way for other threads to wake the application.
-    pub fn notify(&self, value: u64) {
-        self.shared.fan_out(None, || Command::Notify(value));
+    pub fn notify(&self, value: u64) -> Result<(), SendError> {
+        self.shared.fan_out(None, || Command::Notify(value))
     }
 }

@@ -6,42 +6,7 @@ use tether_codec::handshake::Request;
 use tether_codec::{CloseCode, Message};
 
 use crate::ctx::Ctx;
-
-/// A connection's id, stable for its life and never reused by a later connection.
-///
-/// It names the worker thread that holds the connection, so any thread can reach it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId(pub(crate) u64);
-
-impl ConnId {
-    pub(crate) fn new(worker: usize, slot: u32, generation: u32) -> ConnId {
-        ConnId(((worker as u64) << 56) | ((slot as u64 & 0xFF_FFFF) << 32) | generation as u64)
-    }
-
-    /// The worker thread that holds the connection.
-    pub fn worker(self) -> usize {
-        (self.0 >> 56) as usize
-    }
-
-    pub(crate) fn slot(self) -> u32 {
-        ((self.0 >> 32) & 0xFF_FFFF) as u32
-    }
-
-    pub(crate) fn generation(self) -> u32 {
-        self.0 as u32
-    }
-
-    /// The id as one number (for logs and application maps).
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl std::fmt::Display for ConnId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}-{}-{}", self.worker(), self.slot(), self.generation())
-    }
-}
+use crate::id::ConnId;
 
 /// An opening request, as the application sees it before deciding.
 #[derive(Debug)]
@@ -134,6 +99,11 @@ pub struct HttpResponse {
 ///
 /// Each callback gets a [`Ctx`] to act through: send, close, broadcast, rooms and timers.
 /// Callbacks run on the event loop: they must not block.
+///
+/// A panic in a callback is caught, logged and counted (`tether_handler_panics_total`), and
+/// costs as little as it can: in `on_http` or `on_upgrade` the client gets 500; in `on_open`
+/// or `on_message` that connection is closed with 1011; in `on_close`, `on_timer`,
+/// `on_notify` or `on_start` nothing more. The worker and its other connections go on.
 pub trait Handler: Send + 'static {
     /// Once per worker, before it serves: set up timers here.
     fn on_start(&mut self, ctx: &mut Ctx<'_>) {
@@ -176,22 +146,5 @@ pub trait Handler: Send + 'static {
     /// A value sent with [`ServerHandle::notify`](crate::ServerHandle::notify) arrived at this worker.
     fn on_notify(&mut self, ctx: &mut Ctx<'_>, value: u64) {
         let _ = (ctx, value);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conn_id_packs_and_unpacks() {
-        let id = ConnId::new(255, 0xAB_CDEF, u32::MAX);
-        assert_eq!(
-            (id.worker(), id.slot(), id.generation()),
-            (255, 0xAB_CDEF, u32::MAX)
-        );
-        let id = ConnId::new(3, 7, 0);
-        assert_eq!((id.worker(), id.slot(), id.generation()), (3, 7, 0));
-        assert_ne!(ConnId::new(0, 1, 0), ConnId::new(0, 1, 1));
     }
 }

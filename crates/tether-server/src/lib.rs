@@ -18,7 +18,20 @@
 //!
 //! What it adds: non-blocking I/O with a shared read buffer per loop; backpressure (stop
 //! reading a peer whose output passes a high-water mark, close a slow consumer with 1008);
-//! handshake, ping, idle and close timeouts; rooms and timers; several cores; graceful shutdown.
+//! a process-wide budget for buffered bytes; handshake, ping, idle and close timeouts; rooms
+//! and timers; several cores with bounded queues between them; panics in application
+//! callbacks caught per connection; metrics; a graceful shutdown within its deadline.
+//!
+//! # Layout
+//! | file | owns |
+//! |---|---|
+//! | `server.rs` | binding, starting the workers, a dead worker stopping the rest |
+//! | `worker.rs` | one worker's poll loop, commands, shutdown |
+//! | `accept.rs`, `handshake.rs`, `dispatch.rs`, `timeouts.rs` | the loop's steps |
+//! | `core.rs` | the connection table and what can be done to a connection |
+//! | `conn.rs`, `slab.rs`, `id.rs`, `rooms.rs`, `timers.rs` | its parts |
+//! | `handler.rs`, `ctx.rs`, `handle.rs` | what applications see |
+//! | `shared.rs`, `metrics.rs`, `log_limit.rs` | what the threads share |
 //!
 //! # Writing an application
 //! Implement [`Handler`] (one instance per worker) and act through [`Ctx`]; push from other
@@ -26,22 +39,33 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod accept;
 mod config;
 mod conn;
+mod core;
 mod ctx;
+mod dispatch;
 mod error;
-mod event_loop;
 mod handle;
 mod handler;
+mod handshake;
+mod id;
+mod log_limit;
+mod metrics;
 mod rooms;
 mod server;
+mod shared;
 mod slab;
+mod timeouts;
 mod timers;
+mod worker;
 
 pub use config::ServerConfig;
 pub use ctx::Ctx;
 pub use error::{SendError, ServerError};
 pub use handle::{Broker, ServerHandle};
-pub use handler::{ConnId, Handler, HttpResponse, Upgrade, UpgradeRequest};
+pub use handler::{Handler, HttpResponse, Upgrade, UpgradeRequest};
+pub use id::{ConnId, TimerId};
 pub use server::Server;
-pub use timers::TimerId;
+/// The codec types an application touches, so it depends on this crate alone.
+pub use tether_codec::{Bytes, CloseCode, CloseFrame, EncodedFrame, Message, Outgoing, Utf8Bytes};

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::handler::ConnId;
+use crate::id::ConnId;
 
 /// Room membership of the connections one worker holds.
 #[derive(Debug, Default)]
@@ -60,8 +60,8 @@ mod tests {
     #[test]
     fn join_leave_members() {
         let mut r = Rooms::default();
-        let a = ConnId::new(0, 1, 0);
-        let b = ConnId::new(0, 2, 0);
+        let a = ConnId::new(1, 1);
+        let b = ConnId::new(2, 2);
         assert!(r.join("1001", a).is_some());
         assert!(r.join("1001", a).is_none());
         assert!(r.join("1001", b).is_some());

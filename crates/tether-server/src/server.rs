@@ -1,8 +1,8 @@
 //! `Server`: binds the port once per worker (SO_REUSEPORT), starts the event loops, and waits for them (RFC 6455 §4.2: the server side).
 
 use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -12,15 +12,16 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::config::ServerConfig;
 use crate::error::ServerError;
-use crate::event_loop::{Worker, WAKER};
-use crate::handle::{Broker, ServerHandle, Shared, WorkerLink};
+use crate::handle::{Broker, ServerHandle};
 use crate::handler::Handler;
+use crate::metrics::{Endpoint, Metrics};
+use crate::shared::{Shared, WorkerLink};
+use crate::worker::{Worker, WAKER};
 
 /// A bound server, ready to run.
 ///
 /// ```no_run
-/// use tether_server::{Ctx, ConnId, Handler, Server, ServerConfig};
-/// use tether_codec::Message;
+/// use tether_server::{Ctx, ConnId, Handler, Message, Server, ServerConfig};
 ///
 /// struct Echo;
 /// impl Handler for Echo {
@@ -35,7 +36,8 @@ use crate::handler::Handler;
 pub struct Server {
     addr: SocketAddr,
     handle: ServerHandle,
-    threads: Vec<JoinHandle<std::io::Result<()>>>,
+    threads: Vec<JoinHandle<Result<(), ServerError>>>,
+    metrics: Option<Endpoint>,
 }
 
 impl Server {
@@ -80,17 +82,25 @@ impl Server {
         let mut rxs = Vec::new();
         for _ in 0..config.workers {
             let poll = Poll::new()?;
-            let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-            let (tx, rx) = mpsc::channel();
-            links.push(WorkerLink { tx, waker });
+            let waker = Waker::new(poll.registry(), WAKER)?;
+            let (link, rx) = WorkerLink::new(waker, config.worker_queue_capacity);
+            links.push(link);
             polls.push(poll);
             rxs.push(rx);
         }
+        let metrics = Arc::new(Metrics::new());
+        let endpoint = match config.metrics_listen {
+            Some(at) => Some(
+                Endpoint::start(at, metrics.clone()).map_err(|e| ServerError::Metrics(at, e))?,
+            ),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             links,
             connections: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             broker,
+            metrics,
         });
         let mut threads = Vec::new();
         for (i, ((poll, rx), socket)) in polls.into_iter().zip(rxs).zip(listeners).enumerate() {
@@ -104,16 +114,33 @@ impl Server {
                 rx,
                 make_handler(i),
             )?;
+            let shared = shared.clone();
             let t = std::thread::Builder::new()
                 .name(format!("tether-worker-{i}"))
-                .spawn(move || worker.run())?;
+                .spawn(move || {
+                    let result = match catch_unwind(AssertUnwindSafe(|| worker.run())) {
+                        Ok(Ok(())) => return Ok(()),
+                        Ok(Err(e)) => ServerError::WorkerFailed(i, e),
+                        Err(_) => ServerError::WorkerPanicked(i),
+                    };
+                    // Never serve on with one loop fewer, and never silently: stop them all.
+                    log::error!("{result}: shutting the server down");
+                    shared.shutdown();
+                    Err(result)
+                })?;
             threads.push(t);
         }
         Ok(Server {
             addr,
             handle: ServerHandle { shared },
             threads,
+            metrics: endpoint,
         })
+    }
+
+    /// Where the metrics endpoint listens, when `metrics_listen` was set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(Endpoint::local_addr)
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -126,15 +153,21 @@ impl Server {
         self.handle.clone()
     }
 
-    /// Waits until every worker has finished (after [`ServerHandle::shutdown`]).
-    pub fn run(self) -> Result<(), ServerError> {
+    /// Waits until every worker has finished (after [`ServerHandle::shutdown`]). A worker
+    /// that died shuts the others down, and its error is returned: exit non-zero on it, so
+    /// a supervisor restarts the process.
+    pub fn run(mut self) -> Result<(), ServerError> {
         let mut result = Ok(());
-        for (i, t) in self.threads.into_iter().enumerate() {
-            match t.join() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => result = Err(ServerError::Io(e)),
-                Err(_) => result = Err(ServerError::WorkerPanicked(i)),
+        for (i, t) in std::mem::take(&mut self.threads).into_iter().enumerate() {
+            let r = t.join().unwrap_or(Err(ServerError::WorkerPanicked(i)));
+            if let Err(e) = r {
+                if result.is_ok() {
+                    result = Err(e);
+                }
             }
+        }
+        if let Some(mut m) = self.metrics.take() {
+            m.stop();
         }
         result
     }

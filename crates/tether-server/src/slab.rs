@@ -1,4 +1,4 @@
-//! A slab of connections with generation counters, so a stale `ConnId` never reaches a newer connection in the same slot.
+//! A slab of connections keyed by slot, each slot tagged with its connection's serial, so a stale `ConnId` never reaches a newer connection in the same slot.
 
 /// Storage with stable slot indexes and reuse of freed slots.
 #[derive(Debug)]
@@ -10,7 +10,7 @@ pub(crate) struct Slab<T> {
 
 #[derive(Debug)]
 struct Entry<T> {
-    generation: u32,
+    serial: u64,
     value: Option<T>,
 }
 
@@ -23,21 +23,24 @@ impl<T> Slab<T> {
         }
     }
 
-    /// Inserts a value; returns its slot and generation.
-    pub(crate) fn insert(&mut self, value: T) -> (u32, u32) {
+    /// Inserts a value under `serial` (never given before); returns its slot.
+    pub(crate) fn insert(&mut self, serial: u64, value: T) -> u32 {
         self.len += 1;
         if let Some(slot) = self.free.pop() {
-            let e = &mut self.entries[slot as usize];
-            e.generation = e.generation.wrapping_add(1);
-            e.value = Some(value);
-            return (slot, e.generation);
+            if let Some(e) = self.entries.get_mut(slot as usize) {
+                *e = Entry {
+                    serial,
+                    value: Some(value),
+                };
+                return slot;
+            }
         }
         let slot = self.entries.len() as u32;
         self.entries.push(Entry {
-            generation: 0,
+            serial,
             value: Some(value),
         });
-        (slot, 0)
+        slot
     }
 
     pub(crate) fn get_mut(&mut self, slot: u32) -> Option<&mut T> {
@@ -48,22 +51,37 @@ impl<T> Slab<T> {
         self.entries.get(slot as usize)?.value.as_ref()
     }
 
-    /// The value in `slot` if its generation is still `generation`.
-    pub(crate) fn get_gen_mut(&mut self, slot: u32, generation: u32) -> Option<&mut T> {
+    /// The value in `slot` if it is still the one inserted under `serial`.
+    pub(crate) fn get_gen_mut(&mut self, slot: u32, serial: u64) -> Option<&mut T> {
         let e = self.entries.get_mut(slot as usize)?;
-        if e.generation != generation {
+        if e.serial != serial {
             return None;
         }
         e.value.as_mut()
     }
 
-    pub(crate) fn generation(&self, slot: u32) -> Option<u32> {
+    /// The value in `slot` if it is still the one inserted under `serial`.
+    pub(crate) fn get_gen(&self, slot: u32, serial: u64) -> Option<&T> {
         let e = self.entries.get(slot as usize)?;
-        e.value.as_ref().map(|_| e.generation)
+        if e.serial != serial {
+            return None;
+        }
+        e.value.as_ref()
     }
 
-    pub(crate) fn remove(&mut self, slot: u32) -> Option<T> {
-        let v = self.entries.get_mut(slot as usize)?.value.take()?;
+    /// The serial of the value in `slot`, if there is one.
+    pub(crate) fn serial(&self, slot: u32) -> Option<u64> {
+        let e = self.entries.get(slot as usize)?;
+        e.value.as_ref().map(|_| e.serial)
+    }
+
+    /// Removes the value in `slot` if it is still the one inserted under `serial`.
+    pub(crate) fn remove(&mut self, slot: u32, serial: u64) -> Option<T> {
+        let e = self.entries.get_mut(slot as usize)?;
+        if e.serial != serial {
+            return None;
+        }
+        let v = e.value.take()?;
         self.free.push(slot);
         self.len -= 1;
         Some(v)
@@ -73,13 +91,13 @@ impl<T> Slab<T> {
         self.len
     }
 
-    /// Slots currently holding a value.
-    pub(crate) fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+    /// Slots currently holding a value, with their serials.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = (u32, u64)> + '_ {
         self.entries
             .iter()
             .enumerate()
             .filter(|(_, e)| e.value.is_some())
-            .map(|(i, _)| i as u32)
+            .map(|(i, e)| (i as u32, e.serial))
     }
 }
 
@@ -88,21 +106,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reuse_bumps_generation() {
+    fn a_reused_slot_answers_only_its_new_serial() {
         let mut s = Slab::new();
-        let (a, ga) = s.insert("a");
-        let (b, _) = s.insert("b");
+        let a = s.insert(1, "a");
+        let b = s.insert(2, "b");
         assert_eq!(s.len(), 2);
-        assert_eq!(s.remove(a), Some("a"));
-        assert_eq!(s.get_gen_mut(a, ga), None);
-        let (c, gc) = s.insert("c");
+        assert_eq!(s.remove(a, 99), None, "a stale serial removes nothing");
+        assert_eq!(s.remove(a, 1), Some("a"));
+        assert_eq!(s.get_gen_mut(a, 1), None);
+        let c = s.insert(3, "c");
         assert_eq!(c, a);
-        assert_ne!(gc, ga);
-        assert_eq!(s.get_gen_mut(a, ga), None);
-        assert_eq!(s.get_gen_mut(c, gc), Some(&mut "c"));
-        assert_eq!(s.slots().collect::<Vec<_>>(), [a, b]);
-        assert_eq!(s.remove(a), Some("c"));
-        assert_eq!(s.remove(a), None);
+        assert_eq!(s.get_gen_mut(a, 1), None);
+        assert_eq!(s.remove(a, 1), None, "the old id cannot drop the new value");
+        assert_eq!(s.get_gen_mut(c, 3), Some(&mut "c"));
+        assert_eq!(s.ids().collect::<Vec<_>>(), [(a, 3), (b, 2)]);
+        assert_eq!(s.remove(a, 3), Some("c"));
+        assert_eq!(s.remove(a, 3), None);
         assert_eq!(s.len(), 1);
     }
 }

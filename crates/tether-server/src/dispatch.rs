@@ -1,0 +1,187 @@
+//! Reading a connection and turning its bytes into application calls: read budget, backpressure and memory pauses, the peer's FIN (RFC 6455 §5.6 data frames, §7.1.5 an abnormal close).
+
+use std::io;
+
+use tether_codec::{CloseCode, Event};
+
+use crate::conn::{Paused, Phase};
+use crate::handler::Handler;
+use crate::id::ConnId;
+use crate::worker::Worker;
+
+impl<H: Handler> Worker<H> {
+    /// Reads from a connection until it is drained, its budget is spent, or it is paused.
+    ///
+    /// A read shorter than the buffer means the socket is empty: with edge-triggered
+    /// readiness, new data brings a new event, so the `recv` that would only say
+    /// `WouldBlock` is saved (a third of the syscalls of a small echo). After the peer's FIN
+    /// or an error (`drain`), it reads on until EOF.
+    pub(crate) fn read(&mut self, slot: u32, serial: u64, drain: bool) {
+        self.read_until_blocked(slot, serial, drain);
+        self.core.account(slot, serial);
+    }
+
+    fn read_until_blocked(&mut self, slot: u32, serial: u64, drain: bool) {
+        let id = ConnId::new(serial, slot);
+        let mut budget = self.core.config.read_budget;
+        // Events left in the codec when a pause stopped the last dispatch come first.
+        if self.core.conns.get_gen(slot, serial).is_some_and(|c| {
+            c.paused == Paused::No
+                && matches!(c.phase, Phase::Open | Phase::Closing)
+                && c.codec.buffered_input() > 0
+        }) {
+            self.dispatch(slot, serial, true);
+        }
+        loop {
+            let Some(conn) = self.core.conns.get_gen(slot, serial) else {
+                return;
+            };
+            if conn.paused != Paused::No {
+                return;
+            }
+            if conn.phase == Phase::HttpOnly
+                || (conn.phase == Phase::Closing && !conn.codec.wants_read())
+            {
+                // Nothing more is wanted: leave the bytes in the kernel until we shut down.
+                return;
+            }
+            if self.core.over_share(conn) {
+                self.core.pause_for_memory(slot, serial);
+                return;
+            }
+            let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
+                return;
+            };
+            match conn.read(&mut self.read_buf) {
+                Ok(0) => {
+                    self.eof(slot, serial);
+                    return;
+                }
+                Ok(n) => {
+                    conn.last_rx = self.core.now;
+                    conn.ping_sent = false;
+                    self.core.stats.bytes_received += n as u64;
+                    self.input(slot, serial, n);
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        self.core.ready.push_back((slot, serial));
+                        return;
+                    }
+                    if n < self.read_buf.len() && !drain {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::debug!("read from {} failed: {e}", conn.peer);
+                    self.core.drop_conn(id, CloseCode::ABNORMAL, "read failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn run_ready(&mut self) {
+        for _ in 0..self.core.ready.len() {
+            let Some((slot, serial)) = self.core.ready.pop_front() else {
+                break;
+            };
+            self.read(slot, serial, false);
+        }
+    }
+
+    /// The peer's stream ended (FIN). Every message it sent before is delivered; a peer that
+    /// only half-closed may still read, so queued output drains before our FIN.
+    fn eof(&mut self, slot: u32, serial: u64) {
+        let id = ConnId::new(serial, slot);
+        let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
+            return;
+        };
+        if !matches!(conn.phase, Phase::Open | Phase::Closing) {
+            self.core
+                .drop_conn(id, CloseCode::ABNORMAL, "connection dropped");
+            return;
+        }
+        conn.codec.receive_eof();
+        // No more input can come, so the rest is bounded: deliver it despite backpressure.
+        self.dispatch(slot, serial, false);
+        let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
+            return;
+        };
+        if conn.pending() == 0 {
+            self.core
+                .drop_conn(id, CloseCode::ABNORMAL, "connection dropped");
+        } else {
+            // The close deadline (from leaving the open state) bounds the wait.
+            self.core.mark_dirty(id);
+            self.settle();
+        }
+    }
+
+    /// Handles `n` bytes just read into the worker's buffer.
+    fn input(&mut self, slot: u32, serial: u64, n: usize) {
+        let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
+            return;
+        };
+        match conn.phase {
+            Phase::Handshake => self.head_input(slot, serial, n),
+            Phase::Open | Phase::Closing => {
+                if let Err(e) = conn.codec.receive(&self.read_buf[..n]) {
+                    log::debug!("receive on {}: {e}", conn.peer);
+                }
+                self.dispatch(slot, serial, true);
+            }
+            Phase::HttpOnly | Phase::Linger => {}
+        }
+    }
+
+    /// Turns the codec's events into application calls. With `backpressure`, it stops (and
+    /// pauses reading) once the connection's output passes the high-water mark.
+    pub(crate) fn dispatch(&mut self, slot: u32, serial: u64, backpressure: bool) {
+        let id = ConnId::new(serial, slot);
+        loop {
+            let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
+                return;
+            };
+            let Some(event) = conn.codec.poll_event() else {
+                break;
+            };
+            let over = conn.pending() >= self.core.config.output_high_water;
+            match event {
+                Ok(Event::Message(msg)) => {
+                    self.core.stats.messages_received += 1;
+                    let run = self.call("on_message", |h, ctx| h.on_message(ctx, id, msg));
+                    if run.is_none() {
+                        // An application bug must not take the worker's other peers down.
+                        self.core
+                            .close_local(id, CloseCode::INTERNAL_ERROR, "internal error");
+                    }
+                }
+                Ok(Event::Ping(_)) | Ok(Event::Pong(_)) => {}
+                Ok(Event::CloseReceived(frame)) => {
+                    let (code, reason) = frame.map_or((CloseCode::NO_STATUS, String::new()), |f| {
+                        (f.code, f.reason)
+                    });
+                    self.core.leave_open(id, code, &reason);
+                }
+                Ok(Event::Closed { code, .. }) => self.core.leave_open(id, code, ""),
+                Err(e) => {
+                    log::debug!("peer {} failed the protocol: {e}", conn.peer);
+                    let code = e.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
+                    self.core.leave_open(id, code, &e.to_string());
+                }
+            }
+            self.core.mark_dirty(id);
+            if over && backpressure {
+                // Backpressure: stop reading this peer until its output drains.
+                if let Some(conn) = self.core.conns.get_gen_mut(slot, serial) {
+                    if conn.paused == Paused::No {
+                        conn.paused = Paused::Backpressure;
+                    }
+                }
+                break;
+            }
+        }
+        self.settle();
+    }
+}
