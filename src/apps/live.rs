@@ -11,8 +11,9 @@
 //! JavaScript clients send either: `1001` and `"1001"` are the same room, and ids are
 //! always sent back as strings.
 //!
-//! A room exists while someone is in it: when its last member leaves, its follow count and
-//! history go too, so memory is bounded by the connections.
+//! A connection follows a room at most once (`subscribe` again is an error), for as long as
+//! both live. A room exists while someone is in it: when its last member leaves, its follow
+//! count, followers and history go too, so memory is bounded by the connections.
 //!
 //! # Order
 //! Every room event (notices, comments, and the joiner's reply, its entering and leaving the
@@ -22,7 +23,7 @@
 //! events after the snapshot in its reply: none twice, none missed, counts never going back.
 //! (A direct local write would overtake events another worker had already queued.)
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::Serialize;
@@ -173,7 +174,11 @@ struct Comment {
 #[derive(Debug, Default)]
 struct Room {
     online: usize,
+    /// Follows this room has counted, including those of connections since closed.
     subscribe_num: u64,
+    /// The open connections that follow this room: each is counted once, whether or not it
+    /// is still a member (leaving and joining again does not let it follow twice).
+    followers: HashSet<ConnId>,
     history: VecDeque<Comment>,
 }
 
@@ -191,9 +196,40 @@ struct Member {
 struct State {
     rooms: HashMap<Id, Room>,
     members: HashMap<ConnId, Member>,
+    /// The live rooms each open connection follows: the reverse of [`Room::followers`], so
+    /// that a closing connection or a closing room forgets its follows in time proportional
+    /// to them (memory stays bounded by open connections and live rooms).
+    follows: HashMap<ConnId, HashSet<Id>>,
+}
+
+impl State {
+    /// Forgets the follows of a closed connection (the counts they made stay).
+    fn forget_follower(&mut self, conn: ConnId) {
+        for id in self.follows.remove(&conn).unwrap_or_default() {
+            if let Some(room) = self.rooms.get_mut(&id) {
+                room.followers.remove(&conn);
+            }
+        }
+    }
+
+    /// Removes an empty room, and its followers' memory of it.
+    fn remove_room(&mut self, id: &Id) {
+        let Some(room) = self.rooms.remove(id) else {
+            return;
+        };
+        for conn in room.followers {
+            if let Some(ids) = self.follows.get_mut(&conn) {
+                ids.remove(id);
+                if ids.is_empty() {
+                    self.follows.remove(&conn);
+                }
+            }
+        }
+    }
 }
 
 const NOT_JOINED: &str = "join a room first";
+const ALREADY_FOLLOWING: &str = "already following this room";
 
 /// The live rooms, shared by every worker's handler (behind an `Arc`).
 #[derive(Debug, Default)]
@@ -224,6 +260,7 @@ impl Live {
     pub fn on_close(&self, ctx: &mut Ctx<'_>, conn: ConnId) {
         let mut st = self.lock();
         leave(&mut st, ctx, conn, false);
+        st.forget_follower(conn);
     }
 
     /// A message from a `/live` client. Anything wrong is answered with an `error` to the
@@ -383,6 +420,9 @@ impl Live {
         let Some(room) = st.rooms.get_mut(&member.room) else {
             return Err(NOT_JOINED.into());
         };
+        if !room.followers.insert(conn) {
+            return Err(ALREADY_FOLLOWING.into());
+        }
         room.subscribe_num += 1;
         let out = json!({
             "msg_type": "subscribe",
@@ -392,6 +432,10 @@ impl Live {
             "subscribe_num": room.subscribe_num,
             "msg_content": format!("{} 关注了主播", member.name),
         });
+        st.follows
+            .entry(conn)
+            .or_default()
+            .insert(member.room.clone());
         publish(&ctx.handle(), &room_key(&member.room), &out);
         Ok(())
     }
@@ -466,7 +510,7 @@ fn leave(st: &mut State, ctx: &mut Ctx<'_>, conn: ConnId, connected: bool) -> bo
         room.online = room.online.saturating_sub(1);
         online = room.online;
         if online == 0 {
-            st.rooms.remove(&member.room);
+            st.remove_room(&member.room);
         }
     }
     let key = room_key(&member.room);

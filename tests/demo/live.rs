@@ -193,6 +193,31 @@ fn subscribe_grows_the_follow_count_for_everyone() {
 }
 
 #[test]
+fn a_member_follows_a_room_once() {
+    let s = TestServer::default_one();
+    let (mut a, _) = joined(&s, json!(13), "a", false);
+    let (mut b, _) = joined(&s, json!(13), "粉丝", false);
+    recv_type(&mut a, "join");
+    send_json(&mut b, &json!({"msg_type": "subscribe"}));
+    assert_eq!(recv_type(&mut a, "subscribe")["subscribe_num"], 1);
+    assert_eq!(recv_type(&mut b, "subscribe")["subscribe_num"], 1);
+    // Again: refused, counted once, nobody else told.
+    send_json(&mut b, &json!({"msg_type": "subscribe"}));
+    assert_eq!(error_reason(&mut b), "already following this room");
+    assert_silent(&mut a, QUIET);
+    // Leaving and joining the room again is still the same connection.
+    send_json(&mut b, &join_msg(json!(13), "粉丝", false));
+    assert_eq!(recv_type(&mut b, "join")["subscribe_num"], 1);
+    send_json(&mut b, &json!({"msg_type": "subscribe"}));
+    assert_eq!(error_reason(&mut b), "already following this room");
+    // Another connection counts.
+    send_json(&mut a, &json!({"msg_type": "subscribe"}));
+    assert_eq!(recv_type(&mut b, "subscribe")["subscribe_num"], 2);
+    let (_c, reply) = joined(&s, json!(13), "c", false);
+    assert_eq!(reply["subscribe_num"], 2);
+}
+
+#[test]
 fn leave_and_drop_tell_the_room_the_new_online_count() {
     let s = TestServer::default_one();
     let (mut a, _) = joined(&s, json!(4), "a", false);
