@@ -83,8 +83,11 @@ pub struct Cli {
     /// (repeat or comma-separate; default: any). Others get 403.
     #[arg(long, value_delimiter = ',', help_heading = "Demo app")]
     pub allowed_appid: Vec<String>,
-    /// demo: reverse proxy address or CIDR block whose X-Real-IP / X-Forwarded-For headers
-    /// give the client address in the logs (repeat or comma-separate; default: none).
+    /// demo: reverse proxy address or CIDR block trusted to say who the client is, in the logs
+    /// (repeat or comma-separate; default: none). From a trusted peer, the client is the
+    /// right-most X-Forwarded-For address (all lines, joined in order) that is not a trusted
+    /// proxy; a malformed entry on the way gives the peer; X-Real-IP counts only when there
+    /// is no X-Forwarded-For. From other peers both headers are ignored.
     #[arg(long, value_delimiter = ',', help_heading = "Demo app")]
     pub trusted_proxy: Vec<TrustedProxy>,
 }
