@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use tether_server::ServerConfig;
 
 use crate::apps::access::{Access, TrustedProxy};
@@ -29,8 +29,8 @@ pub struct Cli {
     /// Open connections at most; more get 503.
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,
-    /// Largest message in bytes, over all its fragments (default: 16 MiB for echo, 1 MiB otherwise).
-    #[arg(long)]
+    /// Largest message in bytes, over all its fragments (default: per app, see `--help`).
+    #[arg(long, help = max_message_help())]
     pub max_message_size: Option<usize>,
     /// Largest frame in bytes (default: the message limit).
     #[arg(long)]
@@ -90,6 +90,39 @@ pub struct Cli {
     /// is no X-Forwarded-For. From other peers both headers are ignored.
     #[arg(long, value_delimiter = ',', help_heading = "Demo app")]
     pub trusted_proxy: Vec<TrustedProxy>,
+}
+
+/// `--max-message-size`'s help, written from [`App::default_max_message`] so that it cannot
+/// say another limit than the one the server enforces.
+fn max_message_help() -> String {
+    let defaults: Vec<String> = App::value_variants()
+        .iter()
+        .filter_map(|app| {
+            let name = app.to_possible_value()?;
+            Some(format!(
+                "{} for {}",
+                size_text(app.default_max_message()),
+                name.get_name()
+            ))
+        })
+        .collect();
+    format!(
+        "Largest message in bytes, over all its fragments (default: {})",
+        defaults.join(", ")
+    )
+}
+
+/// A byte count as people write it: `64 KiB (65536 bytes)`, `1 MiB (1048576 bytes)`.
+fn size_text(bytes: usize) -> String {
+    const KIB: usize = 1 << 10;
+    const MIB: usize = 1 << 20;
+    if bytes >= MIB && bytes % MIB == 0 {
+        format!("{} MiB ({bytes} bytes)", bytes / MIB)
+    } else if bytes >= KIB && bytes % KIB == 0 {
+        format!("{} KiB ({bytes} bytes)", bytes / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 fn secs(name: &'static str, v: f64) -> Result<Duration, String> {
@@ -183,6 +216,27 @@ mod tests {
         assert!(Cli::parse_from(["tether", "--close-timeout=-1"])
             .server_config()
             .is_err());
+    }
+
+    #[test]
+    fn help_states_each_apps_enforced_message_limit() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for app in App::value_variants() {
+            let name = app.to_possible_value().unwrap();
+            let enforced = Cli::parse_from(["tether", "--app", name.get_name()])
+                .server_config()
+                .unwrap()
+                .codec
+                .max_message_size;
+            let stated = format!("({enforced} bytes) for {}", name.get_name());
+            assert!(help.contains(&stated), "{stated:?} not in:\n{help}");
+        }
+        assert!(help.contains("64 KiB (65536 bytes) for demo"), "{help}");
+        assert!(!help.contains("otherwise"), "{help}");
+        assert_eq!(size_text(16 << 20), "16 MiB (16777216 bytes)");
+        assert_eq!(size_text(1000), "1000 bytes");
+        assert_eq!(size_text(1536), "1536 bytes");
     }
 
     #[test]

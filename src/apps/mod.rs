@@ -31,15 +31,21 @@ pub enum App {
     Hello,
 }
 
+/// `demo`'s largest message by default (64 KiB): its messages are small JSON.
+pub const DEMO_MAX_MESSAGE: usize = 64 << 10;
+/// `echo`'s largest message by default (16 MiB): what the Autobahn TestSuite needs.
+pub const ECHO_MAX_MESSAGE: usize = 16 << 20;
+/// `hello`'s largest message by default (1 MiB): the codec's internet-facing limit.
+pub const HELLO_MAX_MESSAGE: usize = 1 << 20;
+
 impl App {
-    /// The largest message this app accepts by default: 16 MiB for `echo`, which the
-    /// Autobahn TestSuite needs; 64 KiB for `demo`, whose messages are small JSON; the
-    /// codec's internet-facing 1 MiB otherwise.
+    /// The largest message this app accepts by default ([`DEMO_MAX_MESSAGE`],
+    /// [`ECHO_MAX_MESSAGE`], [`HELLO_MAX_MESSAGE`]); `--help` is written from it too.
     pub fn default_max_message(self) -> usize {
         match self {
-            App::Demo => 64 << 10,
-            App::Echo => 16 << 20,
-            App::Hello => 1 << 20,
+            App::Demo => DEMO_MAX_MESSAGE,
+            App::Echo => ECHO_MAX_MESSAGE,
+            App::Hello => HELLO_MAX_MESSAGE,
         }
     }
 }

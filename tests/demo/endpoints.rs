@@ -2,10 +2,12 @@
 
 use std::time::{Duration, Instant};
 
+use clap::CommandFactory;
 use tether::apps::push::{ACK_TEXT, PUSH_TEXT};
 use tether::apps::stock::HINT;
 use tether::apps::DemoConfig;
-use tether_client::Message;
+use tether::cli::Cli;
+use tether_client::{ClientError, CloseCode, Message};
 
 use crate::util::{assert_silent, recv_text, wait_until, TestServer};
 
@@ -175,4 +177,41 @@ fn push_interval_is_configurable_and_defaults_to_ten_seconds() {
         took >= Duration::from_millis(550) && took < Duration::from_secs(3),
         "{took:?}"
     );
+}
+
+/// The demo's message limit as `tether --help` states it, in bytes.
+fn demo_limit_in_help() -> usize {
+    let help = Cli::command().render_long_help().to_string();
+    let line = help
+        .split(" for demo")
+        .next()
+        .filter(|before| before.len() < help.len())
+        .unwrap_or_else(|| panic!("--help names no demo message limit:\n{help}"));
+    let digits: String = line
+        .trim_end_matches(" bytes)")
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .chars()
+        .rev()
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("no byte count before \" for demo\" in:\n{help}"))
+}
+
+#[test]
+fn the_message_limit_help_states_is_the_one_enforced() {
+    let limit = demo_limit_in_help();
+    let s = TestServer::from_cli(&[]);
+    let mut c = s.connect("/echo");
+    let at_limit = "a".repeat(limit);
+    c.send_text(&at_limit).unwrap();
+    assert_eq!(recv_text(&mut c).len(), limit);
+    c.send_text(&"a".repeat(limit + 1)).unwrap();
+    match c.recv_message() {
+        Err(ClientError::Closed { code, .. }) => assert_eq!(code, CloseCode::MESSAGE_TOO_BIG),
+        other => panic!("{} bytes: {other:?}", limit + 1),
+    }
 }

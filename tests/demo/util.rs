@@ -5,8 +5,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use serde_json::Value;
 use tether::apps::{self, App, DemoConfig};
+use tether::cli::Cli;
 use tether_client::{Client, ClientConfig, ClientError, Message};
 use tether_server::{ServerConfig, ServerHandle};
 
@@ -25,9 +27,22 @@ impl TestServer {
     pub fn start(demo: DemoConfig, workers: usize) -> TestServer {
         let mut config = ServerConfig::default();
         config.workers = workers;
-        config.shutdown_timeout = Duration::from_secs(1);
         config.codec.max_message_size = App::Demo.default_max_message();
         config.codec.max_frame_size = App::Demo.default_max_message();
+        TestServer::start_with(config, demo)
+    }
+
+    /// The demo as `tether ARGS` configures it (one worker unless `ARGS` say otherwise).
+    pub fn from_cli(args: &[&str]) -> TestServer {
+        let cli = Cli::parse_from(["tether", "--workers", "1"].iter().chain(args));
+        let config = cli.server_config().expect("valid server flags");
+        let demo = cli.demo_config().expect("valid demo flags");
+        TestServer::start_with(config, demo)
+    }
+
+    /// The demo with `config` (its shutdown timeout shortened) and `demo`.
+    fn start_with(mut config: ServerConfig, demo: DemoConfig) -> TestServer {
+        config.shutdown_timeout = Duration::from_secs(1);
         let addr = "127.0.0.1:0".parse().unwrap();
         let server = apps::serve_with(App::Demo, addr, config, demo).expect("bind 127.0.0.1:0");
         let addr = server.local_addr();
