@@ -24,6 +24,7 @@ use tether_server::{
 
 use super::access::Access;
 use super::echo::Echo;
+use super::excerpt;
 use super::hello::Hello;
 use super::live::{Live, LiveConfig};
 use super::push::Pusher;
@@ -181,14 +182,17 @@ impl Handler for Demo {
         };
         let path = request.path();
         let Some(endpoint) = Endpoint::from_path(path) else {
-            log::info!("{conn} from {client}{via}: no endpoint at {path:?}");
+            log::debug!(
+                "{conn} from {client}{via}: no endpoint at {:?}",
+                excerpt(path, 64)
+            );
             return Upgrade::reject(404, "no WebSocket endpoint at this path");
         };
         if let Err(reason) = self.config.access.check(request) {
-            log::warn!("{conn} from {client}{via}: refused {path}: {reason}");
+            log::debug!("{conn} from {client}{via}: refused {path}: {reason}");
             return Upgrade::reject(403, reason);
         }
-        log::info!("{conn} from {client}{via}: {path}");
+        log::debug!("{conn} from {client}{via}: {path}");
         self.peers.insert(conn, Peer { endpoint, client });
         Upgrade::accept()
     }

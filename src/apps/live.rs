@@ -25,11 +25,15 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use tether_codec::{Message, Outgoing};
 use tether_server::{ConnId, Ctx, ServerHandle};
+
+use super::excerpt;
+use super::log_limit::LogLimit;
 
 /// Longest id (`room_id`, `from_uid`, …), in characters.
 pub const MAX_ID_CHARS: usize = 64;
@@ -555,11 +559,6 @@ fn client_id(conn: ConnId) -> String {
     conn.as_u64().to_string()
 }
 
-/// At most `max` characters of `s`.
-fn excerpt(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
-}
-
 fn send(ctx: &mut Ctx<'_>, conn: ConnId, v: &Value) {
     if let Err(e) = ctx.send(conn, Outgoing::Text(&v.to_string())) {
         log::debug!("live to {conn}: {e}");
@@ -567,9 +566,16 @@ fn send(ctx: &mut Ctx<'_>, conn: ConnId, v: &Value) {
 }
 
 /// Publishes a room event through every worker's queue (see "Order" in the module doc).
+/// A failure is warned about at most every 10 s, since every peer message can cause one.
 fn publish(handle: &ServerHandle, room: &str, v: &Value) {
+    static FAILED: LogLimit = LogLimit::new(Duration::from_secs(10));
     if let Err(e) = handle.publish(room, Outgoing::Text(&v.to_string())) {
-        log::warn!("live publish to {room}: {e}");
+        match FAILED.check(Instant::now()) {
+            Some(held_back) => log::warn!(
+                "live publish to {room}: {e} ({held_back} more failures since the last report)"
+            ),
+            None => log::debug!("live publish to {room}: {e}"),
+        }
     }
 }
 

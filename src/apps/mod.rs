@@ -11,6 +11,7 @@ pub mod demo;
 pub mod echo;
 pub mod hello;
 pub mod live;
+pub mod log_limit;
 pub mod push;
 pub mod stock;
 
@@ -48,6 +49,11 @@ impl App {
             App::Hello => HELLO_MAX_MESSAGE,
         }
     }
+}
+
+/// At most `max` characters of `s`: what of a peer's text may go into a log line or a reply.
+pub(crate) fn excerpt(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
 }
 
 /// Binds `addr` and starts `app` with `config` (the demo with its default [`DemoConfig`]).

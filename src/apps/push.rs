@@ -6,14 +6,16 @@ use std::net::IpAddr;
 use tether_codec::{EncodedFrame, Message, Outgoing};
 use tether_server::{ConnId, Ctx};
 
+use super::excerpt;
+
 /// What every `/push` client receives on every tick.
 pub const PUSH_TEXT: &str = "你好!";
 
 /// The answer to any message a `/push` client sends.
 pub const ACK_TEXT: &str = "服务器已经收到了你的消息";
 
-/// Longest excerpt of a client's message written to the log, in characters.
-const LOG_EXCERPT: usize = 200;
+/// Longest excerpt of a client's message written to the (debug) log, in characters.
+pub const LOG_EXCERPT: usize = 64;
 
 /// One worker's `/push` clients.
 #[derive(Debug, Default)]
@@ -32,7 +34,8 @@ impl Pusher {
         self.clients.remove(&conn);
     }
 
-    /// Logs a client's message and acknowledges it.
+    /// Acknowledges a client's message, and logs its start (at most [`LOG_EXCERPT`]
+    /// characters) at `debug`: a peer decides how often and how much it sends.
     pub fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, msg: &Message) {
         let client = self
             .clients
@@ -40,10 +43,10 @@ impl Pusher {
             .map_or_else(|| "?".to_owned(), IpAddr::to_string);
         match msg {
             Message::Text(t) => {
-                let excerpt: String = t.as_str().chars().take(LOG_EXCERPT).collect();
-                log::info!("push: {conn} from {client} says {excerpt:?}");
+                let start = excerpt(t.as_str(), LOG_EXCERPT);
+                log::debug!("push: {conn} from {client} says {start:?}");
             }
-            Message::Binary(b) => log::info!("push: {conn} from {client} sent {} bytes", b.len()),
+            Message::Binary(b) => log::debug!("push: {conn} from {client} sent {} bytes", b.len()),
         }
         if let Err(e) = ctx.send(conn, Outgoing::Text(ACK_TEXT)) {
             log::debug!("push ack to {conn}: {e}");

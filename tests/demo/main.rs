@@ -7,4 +7,5 @@ mod access;
 mod endpoints;
 mod http;
 mod live;
+mod logs;
 mod util;

@@ -1,0 +1,105 @@
+//! What the apps log, caught by a logger installed for this test binary: nothing a peer does per connection or per message reaches `info`, and a peer's text is logged only as a bounded excerpt at `debug`.
+
+use std::sync::{Mutex, OnceLock};
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+use tether::apps::access::Access;
+use tether::apps::push::ACK_TEXT;
+use tether::apps::DemoConfig;
+
+use crate::util::{recv_text, refused_status, wait_until, TestServer};
+
+/// Every record the apps (`tether::apps::*`) logged, from every test in this binary.
+struct Capture(Mutex<Vec<(Level, String)>>);
+
+impl Log for Capture {
+    fn enabled(&self, m: &Metadata<'_>) -> bool {
+        m.target().starts_with("tether::apps")
+    }
+    fn log(&self, r: &Record<'_>) {
+        if self.enabled(r.metadata()) {
+            let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            lines.push((r.level(), r.args().to_string()));
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn capture() -> &'static Capture {
+    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let c: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+        log::set_logger(c).expect("no other logger in this binary");
+        log::set_max_level(LevelFilter::Debug);
+        c
+    })
+}
+
+/// The captured lines that contain `needle`.
+fn lines_with(needle: &str) -> Vec<(Level, String)> {
+    let lines = capture().0.lock().unwrap_or_else(|e| e.into_inner());
+    lines
+        .iter()
+        .filter(|(_, l)| l.contains(needle))
+        .cloned()
+        .collect()
+}
+
+/// Asserts `needle` was logged, and only at `debug`.
+fn only_at_debug(needle: &str) -> Vec<String> {
+    let lines = lines_with(needle);
+    assert!(!lines.is_empty(), "{needle} was not logged at all");
+    for (level, line) in &lines {
+        assert_eq!(*level, Level::Debug, "{line}");
+    }
+    lines.into_iter().map(|(_, l)| l).collect()
+}
+
+#[test]
+fn per_connection_and_per_message_lines_stay_at_debug() {
+    capture();
+    let s = TestServer::start(
+        DemoConfig {
+            access: Access {
+                allowed_origins: vec!["https://demo.example".into()],
+                trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+                ..Access::default()
+            },
+            ..DemoConfig::default()
+        },
+        1,
+    );
+    // Each client gets an address of its own, forwarded by the "proxy" 127.0.0.1 in two
+    // X-Forwarded-For lines, the first one spoofed.
+    let via = |ip: &'static str| [("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", ip)];
+    // Accepted, a message with a long text, then closed.
+    let secret = format!("SECRET-{}", "x".repeat(10_000));
+    let mut c = s
+        .connect_with("/push", &via("198.51.100.71"))
+        .expect("push");
+    c.send_text(&secret).unwrap();
+    while recv_text(&mut c) != ACK_TEXT {}
+    drop(c);
+    wait_until("the close", || s.connections() == 0);
+    // Refused: no endpoint; an origin not on the list.
+    assert_eq!(
+        refused_status(s.connect_with("/nope", &via("198.51.100.72"))),
+        404
+    );
+    let mut bad_origin = via("198.51.100.73").to_vec();
+    bad_origin.push(("Origin", "https://evil.example"));
+    assert_eq!(refused_status(s.connect_with("/echo", &bad_origin)), 403);
+
+    let push = only_at_debug("198.51.100.71");
+    assert!(push.iter().any(|l| l.contains("closed")), "{push:?}");
+    only_at_debug("198.51.100.72");
+    only_at_debug("198.51.100.73");
+    assert!(lines_with("6.6.6.6").is_empty(), "the spoofed address");
+    for line in only_at_debug("SECRET-") {
+        assert!(
+            line.len() < 200,
+            "{} bytes of a peer's text logged",
+            line.len()
+        );
+    }
+}
