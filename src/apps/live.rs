@@ -33,7 +33,7 @@ use tether_codec::{Message, Outgoing};
 use tether_server::{ConnId, Ctx, ServerHandle};
 
 use super::excerpt;
-use super::log_limit::LogLimit;
+use tether_server::LogLimit;
 
 /// Longest id (`room_id`, `from_uid`, …), in characters.
 pub const MAX_ID_CHARS: usize = 64;

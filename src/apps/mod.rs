@@ -11,7 +11,6 @@ pub mod demo;
 pub mod echo;
 pub mod hello;
 pub mod live;
-pub mod log_limit;
 pub mod push;
 pub mod stock;
 

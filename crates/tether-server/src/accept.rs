@@ -44,7 +44,7 @@ impl<H: Handler> Worker<H> {
                     // Retrying now would spin: wait for a descriptor to free (a connection on
                     // this worker closing resumes at once) or a short pause.
                     self.core.shared.metrics.accept_errors.inc();
-                    if let Some(held) = self.accept_log.allow(self.core.now) {
+                    if let Some(held) = self.accept_log.check(self.core.now) {
                         log::warn!("accept paused: {e} ({held} more since the last report)");
                     }
                     self.accept_paused_until = Some(self.core.now + FD_PAUSE);

@@ -66,6 +66,7 @@ pub use error::{SendError, ServerError};
 pub use handle::{Broker, ServerHandle};
 pub use handler::{Handler, HttpResponse, Upgrade, UpgradeRequest};
 pub use id::{ConnId, TimerId};
+pub use log_limit::LogLimit;
 pub use server::Server;
 /// The codec types an application touches, so it depends on this crate alone.
 pub use tether_codec::{Bytes, CloseCode, CloseFrame, EncodedFrame, Message, Outgoing, Utf8Bytes};

@@ -21,7 +21,7 @@ use crate::core::Core;
 use crate::ctx::Ctx;
 use crate::handler::Handler;
 use crate::id::ConnId;
-use crate::log_limit::RateLimit;
+use crate::log_limit::LogLimit;
 use crate::metrics::Metrics;
 use crate::shared::{Command, Shared};
 use crate::timers::Fired;
@@ -43,8 +43,8 @@ pub(crate) struct Worker<H: Handler> {
     rx: Receiver<Command>,
     pub(crate) read_buf: Box<[u8]>,
     pub(crate) accept_paused_until: Option<Instant>,
-    pub(crate) accept_log: RateLimit,
-    pub(crate) panic_log: RateLimit,
+    pub(crate) accept_log: LogLimit,
+    pub(crate) panic_log: LogLimit,
     /// The last turn stopped draining commands at its batch: poll without waiting.
     more_commands: bool,
     /// When worker 0 logs its next summary, and the counts at the last one.
@@ -55,7 +55,7 @@ pub(crate) struct Worker<H: Handler> {
 /// and the caller decides what the panic costs (one connection, or nothing).
 pub(crate) fn guarded<R>(
     metrics: &Metrics,
-    log: &mut RateLimit,
+    log: &LogLimit,
     what: &str,
     f: impl FnOnce() -> R,
 ) -> Option<R> {
@@ -63,7 +63,7 @@ pub(crate) fn guarded<R>(
         Ok(r) => Some(r),
         Err(payload) => {
             metrics.handler_panics.inc();
-            if let Some(held) = log.allow(Instant::now()) {
+            if let Some(held) = log.check(Instant::now()) {
                 let msg = payload
                     .downcast_ref::<&str>()
                     .copied()
@@ -100,8 +100,8 @@ impl<H: Handler> Worker<H> {
             rx,
             read_buf: vec![0u8; READ_BUF].into_boxed_slice(),
             accept_paused_until: None,
-            accept_log: RateLimit::new(LOG_EVERY),
-            panic_log: RateLimit::new(LOG_EVERY),
+            accept_log: LogLimit::new(LOG_EVERY),
+            panic_log: LogLimit::new(LOG_EVERY),
             more_commands: false,
             summary,
         })
@@ -115,7 +115,7 @@ impl<H: Handler> Worker<H> {
     ) -> Option<R> {
         let (handler, core) = (&mut self.handler, &mut self.core);
         let metrics = core.shared.metrics.clone();
-        guarded(&metrics, &mut self.panic_log, what, || {
+        guarded(&metrics, &self.panic_log, what, || {
             f(handler, &mut Ctx { core })
         })
     }
