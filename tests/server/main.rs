@@ -4,6 +4,7 @@ mod apps;
 mod close;
 mod echo;
 mod handshake;
+mod hardening;
 mod limits;
 mod multi;
 mod timeouts;

@@ -58,6 +58,9 @@ pub(crate) struct Conn {
     pub(crate) write_interest: bool,
     /// Not reading, and why.
     pub(crate) paused: Paused,
+    /// An event said the peer's FIN (or an error) has come: edge-triggered readiness will not
+    /// say it again.
+    pub(crate) read_closed: bool,
     /// `on_open` is owed or was called, and `on_close` is still owed.
     pub(crate) app_open: bool,
     /// Counted in `tether_connections` (it reached the open state).
@@ -102,6 +105,7 @@ impl Conn {
             ping_sent: false,
             write_interest: false,
             paused: Paused::No,
+            read_closed: false,
             app_open: false,
             was_open: false,
             counted: true,

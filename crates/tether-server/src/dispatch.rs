@@ -36,6 +36,13 @@ impl<H: Handler> Worker<H> {
             let Some(conn) = self.core.conns.get_gen(slot, serial) else {
                 return;
             };
+            if conn.paused == Paused::Memory && (drain || conn.read_closed) {
+                // It stopped sending (or failed) while we held its bytes for the budget: it
+                // cannot finish what it started, so its memory goes back now.
+                self.core
+                    .drop_conn(id, CloseCode::ABNORMAL, "peer closed while paused");
+                return;
+            }
             if conn.paused != Paused::No {
                 return;
             }
@@ -46,7 +53,14 @@ impl<H: Handler> Worker<H> {
                 return;
             }
             if self.core.over_share(conn) {
-                self.core.pause_for_memory(slot, serial);
+                if drain || conn.read_closed {
+                    // Its FIN has come: it will send nothing more, and no event will say so
+                    // again. Holding its bytes cannot end well: give them back now.
+                    self.core
+                        .drop_conn(id, CloseCode::ABNORMAL, "peer closed while over budget");
+                } else {
+                    self.core.pause_for_memory(slot, serial);
+                }
                 return;
             }
             let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {

@@ -160,6 +160,11 @@ impl<H: Handler> Worker<H> {
                             self.core.service(slot, serial);
                         }
                         let drain = event.is_read_closed() || event.is_error();
+                        if drain {
+                            if let Some(c) = self.core.conns.get_gen_mut(slot, serial) {
+                                c.read_closed = true;
+                            }
+                        }
                         if event.is_readable() || drain {
                             self.read(slot, serial, drain);
                         }
