@@ -56,6 +56,22 @@ pub struct Cli {
     /// Pending output bytes past which a client is closed with 1008 (slow consumer).
     #[arg(long, default_value_t = 1 << 20)]
     pub max_output_buffer: usize,
+    /// Buffered input plus pending output, over all connections, past which the server stops
+    /// reading from the connections holding the most and answers new upgrades with 503.
+    #[arg(long, default_value_t = 1 << 30)]
+    pub max_buffered_bytes: usize,
+    /// Commands one worker's queue holds (sends, closes, room traffic from other threads);
+    /// past it they are refused and counted.
+    #[arg(long, default_value_t = 65_536)]
+    pub worker_queue_capacity: usize,
+    /// Serve `GET /metrics` (Prometheus text format) on this address, e.g. 127.0.0.1:9090.
+    /// Off by default; keep it off the public network.
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Seconds between two one-line summaries in the log (connections, messages per second);
+    /// 0 turns them off.
+    #[arg(long, default_value_t = 60.0)]
+    pub summary_interval: f64,
     /// Do not set TCP_NODELAY on connections.
     #[arg(long)]
     pub no_nodelay: bool,
@@ -151,6 +167,10 @@ impl Cli {
         c.output_high_water = self.output_high_water;
         c.max_output_buffer = self.max_output_buffer;
         c.tcp_nodelay = !self.no_nodelay;
+        c.max_buffered_bytes = self.max_buffered_bytes;
+        c.worker_queue_capacity = self.worker_queue_capacity;
+        c.metrics_listen = self.metrics_listen;
+        c.summary_interval = secs("summary-interval", self.summary_interval)?;
         c.validate()?;
         Ok(c)
     }
@@ -204,8 +224,20 @@ mod tests {
             "1.5",
             "--ping-interval",
             "1",
+            "--max-buffered-bytes",
+            "5000000",
+            "--worker-queue-capacity",
+            "10",
+            "--metrics-listen",
+            "127.0.0.1:9090",
+            "--summary-interval",
+            "0",
         ]);
         let c = cli.server_config().unwrap();
+        assert_eq!(c.max_buffered_bytes, 5_000_000);
+        assert_eq!(c.worker_queue_capacity, 10);
+        assert_eq!(c.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        assert!(c.summary_interval.is_zero());
         assert_eq!(
             (c.workers, c.idle_timeout),
             (2, Duration::from_millis(1500))

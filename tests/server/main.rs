@@ -1,5 +1,6 @@
 //! Integration tests of `tether-server` over loopback with `tether-client` (RFC 6455 end to end): one test binary, one module per concern.
 
+mod accept;
 mod apps;
 mod close;
 mod echo;
