@@ -72,6 +72,7 @@
 pub mod close;
 pub mod config;
 pub mod connection;
+pub mod encoded;
 pub mod error;
 pub mod frame;
 pub mod handshake;
@@ -83,7 +84,8 @@ pub mod utf8;
 pub use bytes::Bytes;
 pub use close::{CloseCode, CloseFrame};
 pub use config::Config;
-pub use connection::{Connection, EncodedFrame, Event, EventRef, Role, State};
+pub use connection::{Connection, Event, EventRef, Role, State};
+pub use encoded::EncodedFrame;
 pub use error::{CapacityError, Error, HandshakeError, ProtocolError, UsageError};
 pub use frame::header::FrameHeader;
 pub use frame::opcode::Opcode;

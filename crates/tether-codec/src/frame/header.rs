@@ -134,6 +134,25 @@ impl FrameHeader {
     }
 }
 
+/// A frame header for a payload of `len` bytes, in a stack array, and its length.
+pub(crate) fn encode_header(
+    fin: bool,
+    opcode: Opcode,
+    mask: Option<[u8; 4]>,
+    len: usize,
+) -> ([u8; FrameHeader::MAX_LEN], usize) {
+    let header = FrameHeader {
+        fin,
+        rsv: 0,
+        opcode,
+        mask,
+        payload_len: len as u64,
+    };
+    let mut head = [0u8; FrameHeader::MAX_LEN];
+    let n = header.encode(&mut head);
+    (head, n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

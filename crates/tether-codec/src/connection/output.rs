@@ -1,0 +1,162 @@
+//! `OutputQueue`: the bytes a connection has queued for the peer (RFC 6455 §5.2 frames, in order), copied or shared.
+
+use std::collections::VecDeque;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::RETAIN;
+use crate::frame::mask::apply_mask;
+
+/// The frames waiting to be written, in order: pieces shared with other owners (broadcast
+/// frames, large echoed payloads) in `queue`, then the frames copied into `wbuf`.
+#[derive(Debug, Default)]
+pub(super) struct OutputQueue {
+    wbuf: BytesMut,
+    /// Largest fill of `wbuf` since it was last empty: decides whether to keep it.
+    peak: usize,
+    /// Output pieces shared with other owners, written before `wbuf`.
+    queue: VecDeque<Bytes>,
+    /// Bytes in `queue`.
+    queued: usize,
+}
+
+impl OutputQueue {
+    /// How many bytes are waiting, over all pieces.
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.queued + self.wbuf.len()
+    }
+
+    /// The next piece to write: the front shared piece, or the copied frames.
+    #[inline]
+    pub(super) fn front(&self) -> &[u8] {
+        self.queue.front().map_or(&self.wbuf[..], |b| &b[..])
+    }
+
+    /// Fills `out` with the pending pieces in order; returns how many.
+    #[inline]
+    pub(super) fn vectored<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
+        let pieces = self
+            .queue
+            .iter()
+            .map(|b| &b[..])
+            .chain(std::iter::once(&self.wbuf[..]));
+        let mut n = 0;
+        for (slot, piece) in out.iter_mut().zip(pieces.filter(|p| !p.is_empty())) {
+            *slot = std::io::IoSlice::new(piece);
+            n += 1;
+        }
+        n
+    }
+
+    /// Drops the first `n` pending bytes (they may span several pieces).
+    #[inline]
+    pub(super) fn consume(&mut self, mut n: usize) {
+        while n > 0 {
+            let Some(front) = self.queue.front_mut() else {
+                break;
+            };
+            let k = n.min(front.len());
+            front.advance(k);
+            self.queued -= k;
+            n -= k;
+            if front.is_empty() {
+                self.queue.pop_front();
+            }
+        }
+        let n = n.min(self.wbuf.len());
+        self.wbuf.advance(n);
+        if self.wbuf.is_empty() {
+            // Keep a small buffer for the next message; give a big one back.
+            if self.peak > RETAIN {
+                self.wbuf = BytesMut::new();
+            }
+            self.peak = 0;
+        }
+    }
+
+    /// Appends bytes by copying them.
+    #[inline]
+    pub(super) fn extend(&mut self, bytes: &[u8]) {
+        self.wbuf.extend_from_slice(bytes);
+        self.peak = self.peak.max(self.wbuf.len());
+    }
+
+    /// Appends a frame: its encoded header, then its payload, masked with `mask` if given.
+    #[inline]
+    pub(super) fn push_frame(&mut self, head: &[u8], payload: &[u8], mask: Option<[u8; 4]>) {
+        self.wbuf.reserve(head.len() + payload.len());
+        self.wbuf.extend_from_slice(head);
+        let start = self.wbuf.len();
+        self.wbuf.extend_from_slice(payload);
+        if let Some(key) = mask {
+            apply_mask(&mut self.wbuf[start..], key, 0);
+        }
+        self.peak = self.peak.max(self.wbuf.len());
+    }
+
+    /// Appends a buffer without copying it; what was copied before goes first.
+    #[inline]
+    pub(super) fn push_shared(&mut self, chunk: Bytes) {
+        if !self.wbuf.is_empty() {
+            let before = self.wbuf.split().freeze();
+            self.queued += before.len();
+            self.queue.push_back(before);
+        }
+        self.queued += chunk.len();
+        self.queue.push_back(chunk);
+    }
+
+    /// Frees the buffers if they hold nothing.
+    pub(super) fn shrink(&mut self) {
+        if self.wbuf.is_empty() {
+            self.wbuf = BytesMut::new();
+            self.peak = 0;
+        }
+        if self.queue.is_empty() {
+            self.queue = VecDeque::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(q: &mut OutputQueue, step: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while q.len() > 0 {
+            let k = q.front().len().min(step);
+            out.extend_from_slice(&q.front()[..k]);
+            q.consume(k);
+        }
+        out
+    }
+
+    #[test]
+    fn copied_and_shared_pieces_keep_their_order() {
+        let mut q = OutputQueue::default();
+        q.extend(b"ab");
+        q.push_shared(Bytes::from_static(b"cd"));
+        q.push_frame(&[0x81, 0x01], b"e", None);
+        q.push_shared(Bytes::from_static(b"fg"));
+        assert_eq!(q.len(), 9);
+        let mut slices = [std::io::IoSlice::new(&[]); 8];
+        let n = q.vectored(&mut slices);
+        let joined: Vec<u8> = slices[..n].iter().flat_map(|s| s.iter().copied()).collect();
+        assert_eq!(joined, b"abcd\x81\x01efg");
+        assert_eq!(drain(&mut q, 3), b"abcd\x81\x01efg");
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn consume_spans_pieces_and_masks_payloads() {
+        let mut q = OutputQueue::default();
+        q.push_shared(Bytes::from_static(b"xy"));
+        q.push_frame(&[0x82, 0x84, 1, 2, 3, 4], &[1, 2, 3, 4], Some([1, 2, 3, 4]));
+        q.consume(3);
+        assert_eq!(q.front(), &[0x84, 1, 2, 3, 4, 0, 0, 0, 0]);
+        q.consume(100);
+        assert_eq!((q.len(), q.front()), (0, &[][..]));
+    }
+}

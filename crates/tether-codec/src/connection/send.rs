@@ -1,0 +1,157 @@
+//! Sending (RFC 6455 §5.1–§5.5, §7.1.2): messages, fragments, control frames and the Close, queued as frames.
+
+use super::{Connection, Role, State};
+use crate::close::{self, CloseCode};
+use crate::encoded::EncodedFrame;
+use crate::error::{Error, UsageError};
+use crate::frame::header::encode_header;
+use crate::frame::opcode::Opcode;
+use crate::message::{Message, Outgoing};
+use crate::utf8::Utf8Validator;
+
+/// Encoded frames at least this long are queued by reference rather than copied into the
+/// output: one broadcast frame is then held once, not once per peer.
+const SHARE_MIN: usize = 1024;
+
+/// Received payloads at least this long are sent back on by reference. Below it, copying is
+/// cheaper: the output stays one piece, which goes out by `send` rather than `writev`, and
+/// the payload's reference count is not touched.
+const SHARE_MESSAGE_MIN: usize = 8 * 1024;
+
+impl Connection {
+    // ---- commands ----
+
+    /// Queues a message, ping or pong.
+    ///
+    /// Fails with [`UsageError::Closed`] once a Close was sent or received, and with
+    /// [`UsageError::FragmentOrder`] for a data message while a fragmented one is unfinished.
+    pub fn send(&mut self, msg: Outgoing<'_>) -> Result<(), Error> {
+        self.check_open()?;
+        match msg {
+            Outgoing::Text(t) => self.send_data(Opcode::Text, t.as_bytes()),
+            Outgoing::Binary(b) => self.send_data(Opcode::Binary, b),
+            Outgoing::Ping(p) => self.send_control(Opcode::Ping, p),
+            Outgoing::Pong(p) => self.send_control(Opcode::Pong, p),
+        }
+    }
+
+    /// Queues one fragment of a message (§5.4): `Text` or `Binary` first, then `Continuation`s;
+    /// `fin` ends the message. Text fragments together must form UTF-8, each fragment may split
+    /// a character.
+    pub fn send_fragment(
+        &mut self,
+        opcode: Opcode,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<(), Error> {
+        self.check_open()?;
+        let mut state = match (opcode, self.out_fragment.take()) {
+            (Opcode::Text | Opcode::Binary, None) => (opcode, Utf8Validator::new()),
+            (Opcode::Continuation, Some(s)) => s,
+            (_, prev) => {
+                self.out_fragment = prev;
+                return Err(UsageError::FragmentOrder.into());
+            }
+        };
+        if state.0 == Opcode::Text {
+            let ok = state.1.feed(payload).is_ok() && (!fin || state.1.clone().finish().is_ok());
+            if !ok {
+                self.out_fragment = (opcode == Opcode::Continuation).then_some(state);
+                return Err(UsageError::FragmentOrder.into());
+            }
+        }
+        self.write_frame(opcode, fin, payload)?;
+        if !fin {
+            self.out_fragment = Some(state);
+        }
+        Ok(())
+    }
+
+    /// Starts the closing handshake with `code` and a reason (cut to 123 bytes at a character
+    /// boundary). Codes 1005, 1006, 1015 and unassigned ones are refused (§7.4.1).
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        if self.state != State::Open {
+            return Err(UsageError::Closed.into());
+        }
+        let mut payload = [0u8; 125];
+        let n = close::encode_payload(code, reason, &mut payload)?;
+        self.write_frame(Opcode::Close, true, &payload[..n])?;
+        self.state = State::CloseSent;
+        Ok(())
+    }
+
+    /// Queues a frame encoded once for many connections (a broadcast). Server role only, since
+    /// client frames each need their own mask.
+    pub fn send_encoded(&mut self, frame: &EncodedFrame) -> Result<(), Error> {
+        self.check_open()?;
+        if self.role != Role::Server || self.out_fragment.is_some() {
+            return Err(UsageError::FragmentOrder.into());
+        }
+        if frame.as_bytes().len() >= SHARE_MIN {
+            self.out.push_shared(frame.shared());
+        } else {
+            self.out.extend(frame.as_bytes());
+        }
+        Ok(())
+    }
+
+    /// Queues a received message to send back or on (an echo, a relay).
+    ///
+    /// In the server role a payload of 8 KiB or more is not copied: the output holds a
+    /// reference to the message's buffer. In the client role it is copied and masked.
+    pub fn send_message(&mut self, msg: &Message) -> Result<(), Error> {
+        self.check_open()?;
+        let (opcode, payload) = match msg {
+            Message::Text(t) => (Opcode::Text, &t.0),
+            Message::Binary(b) => (Opcode::Binary, b),
+        };
+        if self.role == Role::Client || payload.len() < SHARE_MESSAGE_MIN {
+            // Copying a small payload is cheaper than sharing it (an atomic count each way).
+            return self.send_data(opcode, payload);
+        }
+        if self.out_fragment.is_some() {
+            return Err(UsageError::FragmentOrder.into());
+        }
+        let (head, n) = encode_header(true, opcode, None, payload.len());
+        self.out.extend(&head[..n]);
+        self.out.push_shared(payload.clone());
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.state != State::Open {
+            return Err(UsageError::Closed.into());
+        }
+        Ok(())
+    }
+
+    fn send_data(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
+        if self.out_fragment.is_some() {
+            return Err(UsageError::FragmentOrder.into());
+        }
+        self.write_frame(opcode, true, payload)
+    }
+
+    fn send_control(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
+        if payload.len() > 125 {
+            return Err(UsageError::ControlTooLong.into());
+        }
+        self.write_frame(opcode, true, payload)
+    }
+
+    /// Appends one frame to the output, masking it in the client role.
+    pub(super) fn write_frame(
+        &mut self,
+        opcode: Opcode,
+        fin: bool,
+        payload: &[u8],
+    ) -> Result<(), Error> {
+        let mask = match (&mut self.masks, self.role) {
+            (Some(src), Role::Client) => Some(src.mask_key()?),
+            _ => None,
+        };
+        let (head, n) = encode_header(fin, opcode, mask, payload.len());
+        self.out.push_frame(&head[..n], payload, mask);
+        Ok(())
+    }
+}
