@@ -8,6 +8,18 @@ use crate::error::UsageError;
 /// `Config::default()` and call [`Config::validate`] (constructors of
 /// [`Connection`](crate::Connection) do it for you).
 ///
+/// # Memory one connection can hold
+/// - Input: the frame being received, at most `max_frame_size` + 14 header bytes (plus the
+///   start of later frames if one `receive` call brought them), and a fragmented message
+///   being reassembled, at most `max_message_size`. Both grow with the bytes that arrive
+///   (by doubling, never past what was declared): a header's claim alone costs at most
+///   64 KiB. See [`Connection::buffered_capacity`](crate::Connection::buffered_capacity).
+/// - Output: what the application queues, plus the pongs and the Close the codec answers
+///   with; it is not bounded here yet.
+///
+/// With the defaults the input is at most 1 MiB + 1 MiB per connection, reached only by a
+/// peer that sends that much.
+///
 /// ```
 /// let mut cfg = tether_codec::Config::default();
 /// cfg.max_message_size = 16 << 20; // what the Autobahn TestSuite needs
@@ -24,12 +36,13 @@ pub struct Config {
     pub max_headers: usize,
     /// Largest payload one frame may declare, in bytes. Default 1 MiB. A frame over it is
     /// refused from its header alone with 1009, before any payload is buffered. A frame
-    /// within it has its whole buffer reserved when its header arrives (one allocation rather
-    /// than growing by doubling; untouched pages cost no RAM), so this is also the input
-    /// memory one connection can claim.
+    /// within it is buffered as its payload arrives (64 KiB reserved at its header, then
+    /// doubling), so one connection's frame buffer holds at most this plus its header.
+    /// `receive` also refuses input while this much is buffered and not yet polled.
     pub max_frame_size: usize,
     /// Largest message, summed over its fragments, in bytes. Default 1 MiB: chat, tickers and
-    /// push need far less, and every open message may hold this much memory.
+    /// push need far less. A fragmented message is reassembled in a buffer of its own, so
+    /// this adds to `max_frame_size` in the input memory one connection can hold.
     pub max_message_size: usize,
     /// Answer every ping with a pong automatically (RFC 6455 §5.5.2). Default `true`.
     pub auto_pong: bool,

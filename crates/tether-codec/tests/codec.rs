@@ -760,3 +760,91 @@ mod shared_output {
         assert_eq!(events(&mut s, &bytes), [Ok(Event::Message(msg))]);
     }
 }
+
+mod memory {
+    use super::*;
+
+    /// What one growth step may reserve beyond the bytes that arrived, plus a header.
+    const STEP: usize = 64 * 1024 + FrameHeader::MAX_LEN;
+
+    fn big() -> Connection {
+        let mut cfg = Config::default();
+        cfg.max_frame_size = 16 << 20;
+        cfg.max_message_size = 16 << 20;
+        Connection::server(cfg).unwrap()
+    }
+
+    /// A masked binary header declaring `len` bytes, in its 64-bit form.
+    fn head(fin: bool, opcode: u8, len: u64, key: [u8; 4]) -> Vec<u8> {
+        let mut v = vec![(fin as u8) << 7 | opcode, 0xFF];
+        v.extend_from_slice(&len.to_be_bytes());
+        v.extend_from_slice(&key);
+        v
+    }
+
+    #[test]
+    fn a_header_alone_reserves_one_bounded_step() {
+        let h = head(true, 2, 16 << 20, [1, 2, 3, 4]);
+        // Whole, then split so that the header is buffered first: both receive paths.
+        for cut in [h.len(), 5] {
+            let mut s = big();
+            s.receive(&h[..cut]).unwrap();
+            assert_eq!(s.poll_event(), None);
+            s.receive(&h[cut..]).unwrap();
+            assert_eq!(s.poll_event(), None);
+            let held = s.buffered_capacity();
+            assert!(
+                held <= STEP,
+                "a 16 MiB claim holds {held} bytes (cut {cut})"
+            );
+        }
+    }
+
+    #[test]
+    fn input_grows_with_the_bytes_that_arrive() {
+        let key = [9, 8, 7, 6];
+        let len = 3 << 20;
+        let mut frame = head(true, 2, len as u64, key);
+        let mut payload: Vec<u8> = (0..len).map(|i| (i / 1000) as u8).collect();
+        tether_codec::frame::mask::apply_mask(&mut payload, key, 0);
+        frame.extend_from_slice(&payload);
+        tether_codec::frame::mask::apply_mask(&mut payload, key, 0);
+        for chunk in [1000, 16 * 1024, 100_000] {
+            let mut s = big();
+            let mut arrived = 0;
+            let mut got = None;
+            for piece in frame.chunks(chunk) {
+                s.receive(piece).unwrap();
+                arrived += piece.len();
+                let held = s.buffered_capacity();
+                assert!(
+                    held <= (2 * arrived).max(arrived + STEP).min(len + STEP),
+                    "{held} held after {arrived} bytes in pieces of {chunk}"
+                );
+                if let Some(ev) = s.poll_event() {
+                    got = Some(ev);
+                }
+            }
+            assert_eq!(
+                got,
+                Some(Ok(Event::Message(Message::Binary(payload.clone().into()))))
+            );
+        }
+    }
+
+    #[test]
+    fn a_fragmented_message_holds_what_arrived() {
+        let key = [1, 1, 1, 1];
+        let mut s = big();
+        // A first fragment of 70 000 bytes, which declares nothing of what follows.
+        let mut first = head(false, 2, 70_000, key);
+        first.extend_from_slice(&[1 ^ 1; 70_000]);
+        s.receive(&first).unwrap();
+        assert_eq!(s.poll_event(), None);
+        // Then a continuation claiming 15 MiB, of which only its header arrives.
+        s.receive(&head(true, 0, 15 << 20, key)).unwrap();
+        assert_eq!(s.poll_event(), None);
+        let held = s.buffered_capacity();
+        assert!(held <= 2 * 70_000 + STEP, "{held}");
+    }
+}

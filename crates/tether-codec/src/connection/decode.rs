@@ -29,6 +29,10 @@ enum Step {
     NeedMore,
 }
 
+/// Input buffers grow by doubling what they hold, or by this much if that is more, but never
+/// past what the frame or message declared: memory follows the bytes that arrived.
+const STEP: usize = 64 * 1024;
+
 /// The frame whose payload is arriving.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct InFrame {
@@ -49,7 +53,7 @@ pub(super) struct InFrame {
 pub(super) struct Assembly {
     text: bool,
     /// Fragments so far; empty until the first fragment's payload is complete.
-    data: BytesMut,
+    pub(super) data: BytesMut,
     /// Bytes declared so far, counting the frame in flight.
     declared: u64,
     /// The message is whole and lent out by `poll_event_ref`: drop it at the next call.
@@ -100,10 +104,15 @@ impl Connection {
                 // The header is not buffered: the frame's payload starts `rbuf`.
                 if let Ok(f) = self.start_frame(h, 0) {
                     self.frame = Some(f);
-                    self.rbuf.reserve(f.payload_len);
+                    self.rbuf.reserve(f.payload_len.min(STEP));
                     data = &data[n..];
                 }
             }
+        }
+        let need = self.rbuf.len().saturating_add(data.len());
+        if need > self.rbuf.capacity() {
+            let end = self.frame.map_or(need, |f| f.header_len + f.payload_len);
+            grow(&mut self.rbuf, need, end);
         }
         if let Some(f) = self.frame.as_mut() {
             if let Some(key) = f.header.mask {
@@ -222,7 +231,8 @@ impl Connection {
                     let f = self.start_frame(header, header_len)?;
                     self.frame = Some(f);
                     let whole = header_len + f.payload_len;
-                    self.rbuf.reserve(whole.saturating_sub(self.rbuf.len()));
+                    self.rbuf
+                        .reserve(whole.saturating_sub(self.rbuf.len()).min(STEP));
                     f
                 }
             },
@@ -299,8 +309,7 @@ impl Connection {
         let Some(a) = self.assembly.as_mut() else {
             return Err(ProtocolError::UnexpectedContinuation.into());
         };
-        a.data
-            .extend_from_slice(&self.rbuf[frame.header_len..whole]);
+        append(a, &self.rbuf[frame.header_len..whole]);
         a.lent = true;
         self.rbuf.advance(whole);
         if self.state != State::Open {
@@ -389,7 +398,7 @@ impl Connection {
                     let Some(a) = self.assembly.as_mut() else {
                         return Err(ProtocolError::UnexpectedContinuation.into());
                     };
-                    a.data.extend_from_slice(&payload);
+                    append(a, &payload);
                     if !h.fin {
                         return Ok(None);
                     }
@@ -475,4 +484,33 @@ fn error_reason(e: ProtocolError) -> &'static str {
         ProtocolError::InvalidUtf8 => "invalid UTF-8",
         _ => "protocol error",
     }
+}
+
+/// Makes room in `buf` for `need` bytes: twice what it holds (or `STEP` more, if that is
+/// more), but never past `end`, the size declared so far, unless `need` itself is. So a
+/// header's claim costs at most one step, and the copies stay amortized O(n).
+fn grow(buf: &mut BytesMut, need: usize, end: usize) {
+    let len = buf.len();
+    if buf.try_reclaim(need - len) {
+        return; // the buffer's own allocation has room once what was split off is gone
+    }
+    let target = len
+        .saturating_mul(2)
+        .max(len.saturating_add(STEP))
+        .min(end)
+        .max(need);
+    let mut bigger = BytesMut::with_capacity(target);
+    bigger.extend_from_slice(buf);
+    *buf = bigger;
+}
+
+/// Appends a fragment's payload to the message being reassembled.
+fn append(a: &mut Assembly, payload: &[u8]) {
+    let need = a.data.len() + payload.len();
+    if need > a.data.capacity() {
+        // `declared` counts the fragment in flight and is at most `max_message_size`.
+        let end = usize::try_from(a.declared).unwrap_or(need);
+        grow(&mut a.data, need, end);
+    }
+    a.data.extend_from_slice(payload);
 }

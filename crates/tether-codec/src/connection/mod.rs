@@ -206,6 +206,13 @@ impl Connection {
         self.rbuf.len() - self.lent
     }
 
+    /// Bytes of heap the input buffers hold: the frame being received and a fragmented
+    /// message being reassembled. They grow with the bytes that arrive, not with what a
+    /// header declares (see [`Config`]'s memory bound).
+    pub fn buffered_capacity(&self) -> usize {
+        self.rbuf.capacity() + self.assembly.as_ref().map_or(0, |a| a.data.capacity())
+    }
+
     // ---- output ----
 
     /// The next bytes to write to the peer: all that is pending, unless shared buffers
