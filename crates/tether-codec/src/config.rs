@@ -14,11 +14,10 @@ use crate::error::UsageError;
 ///   being reassembled, at most `max_message_size`. Both grow with the bytes that arrive
 ///   (by doubling, never past what was declared): a header's claim alone costs at most
 ///   64 KiB. See [`Connection::buffered_capacity`](crate::Connection::buffered_capacity).
-/// - Output: what the application queues, plus the pongs and the Close the codec answers
-///   with; it is not bounded here yet.
+/// - Output: at most `max_output_buffer` of queued frames, plus one Close frame.
 ///
-/// With the defaults the input is at most 1 MiB + 1 MiB per connection, reached only by a
-/// peer that sends that much.
+/// With the defaults that is 1 MiB + 1 MiB in and 16 MiB out per connection, reached only
+/// by a peer that sends that much (in) or stops reading (out).
 ///
 /// ```
 /// let mut cfg = tether_codec::Config::default();
@@ -44,6 +43,14 @@ pub struct Config {
     /// push need far less. A fragmented message is reassembled in a buffer of its own, so
     /// this adds to `max_frame_size` in the input memory one connection can hold.
     pub max_message_size: usize,
+    /// Most bytes of output that may wait to be written, in bytes. Default 16 MiB. A send that
+    /// would pass it fails with [`CapacityError::OutputFull`](crate::CapacityError::OutputFull)
+    /// and queues nothing (write, then retry, or close the peer that does not read); it must
+    /// therefore exceed the largest message you send. Automatic pongs are coalesced (an
+    /// unwritten pong is replaced by the answer to the latest ping, RFC 6455 §5.5.3); a ping
+    /// whose pong still does not fit fails the connection with 1008. A Close frame is always
+    /// queued, and there is only ever one.
+    pub max_output_buffer: usize,
     /// Answer every ping with a pong automatically (RFC 6455 §5.5.2). Default `true`.
     pub auto_pong: bool,
     /// RSV bits (0x40, 0x20, 0x10 of the first header byte) that a negotiated extension
@@ -58,6 +65,7 @@ impl Default for Config {
             max_headers: 64,
             max_frame_size: 1 << 20,
             max_message_size: 1 << 20,
+            max_output_buffer: 16 << 20,
             auto_pong: true,
             allowed_rsv_bits: 0,
         }
@@ -81,6 +89,11 @@ impl Config {
         }
         if self.max_message_size < 125 || self.max_message_size > MAX_LIMIT {
             return Err(UsageError::Config("max_message_size must be in 125..=2^40"));
+        }
+        if self.max_output_buffer < 256 || self.max_output_buffer > MAX_LIMIT {
+            return Err(UsageError::Config(
+                "max_output_buffer must be in 256..=2^40",
+            ));
         }
         if self.allowed_rsv_bits & !0x70 != 0 {
             return Err(UsageError::Config(

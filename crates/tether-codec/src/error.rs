@@ -27,7 +27,7 @@ impl Error {
     pub fn close_code(&self) -> Option<CloseCode> {
         match self {
             Error::Protocol(e) => Some(e.close_code()),
-            Error::Capacity(_) => Some(CloseCode::MESSAGE_TOO_BIG),
+            Error::Capacity(e) => Some(e.close_code()),
             Error::Handshake(_) | Error::Usage(_) => None,
         }
     }
@@ -175,7 +175,8 @@ impl ProtocolError {
     }
 }
 
-/// The peer exceeded a configured limit (answered with 1009).
+/// A configured limit was reached: by what the peer sent (answered with 1009), or by output
+/// the peer does not read (1008).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CapacityError {
     /// A frame's declared length is over `Config::max_frame_size`.
@@ -194,6 +195,22 @@ pub enum CapacityError {
         /// The configured limit.
         max: usize,
     },
+    /// The output would pass `Config::max_output_buffer`: the peer is not reading.
+    #[error("output buffer full: the peer is not reading")]
+    OutputFull,
+}
+
+impl CapacityError {
+    /// The close code that answers it: 1008 (policy) for output the peer does not read, 1009
+    /// for a frame or message over the limit.
+    pub fn close_code(&self) -> CloseCode {
+        match self {
+            CapacityError::OutputFull => CloseCode::POLICY,
+            CapacityError::FrameTooLarge { .. } | CapacityError::MessageTooLarge { .. } => {
+                CloseCode::MESSAGE_TOO_BIG
+            }
+        }
+    }
 }
 
 /// The caller used the API in a way the protocol forbids; nothing went on the wire.

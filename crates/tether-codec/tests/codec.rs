@@ -848,3 +848,106 @@ mod memory {
         assert!(held <= 2 * 70_000 + STEP, "{held}");
     }
 }
+
+mod output_cap {
+    use super::*;
+
+    fn capped(max: usize) -> Connection {
+        let mut cfg = Config::default();
+        cfg.max_output_buffer = max;
+        Connection::server(cfg).unwrap()
+    }
+
+    fn full() -> Error {
+        CapacityError::OutputFull.into()
+    }
+
+    #[test]
+    fn sends_past_the_cap_fail_and_queue_nothing() {
+        let mut s = capped(1024);
+        s.send(Outgoing::Binary(&[0; 1000])).unwrap();
+        let before = s.pending_output().to_vec();
+        let big = Message::Binary(Bytes::from(vec![0u8; 9000]));
+        let encoded = EncodedFrame::server(Outgoing::Binary(&[0; 30])).unwrap();
+        assert_eq!(s.send(Outgoing::Binary(&[0; 30])), Err(full()));
+        assert_eq!(
+            s.send(Outgoing::Ping(b"p".repeat(30).as_slice())),
+            Err(full())
+        );
+        assert_eq!(
+            s.send_fragment(Opcode::Text, b"x".repeat(30).as_slice(), false),
+            Err(full())
+        );
+        assert_eq!(s.send_message(&big), Err(full()));
+        assert_eq!(s.send_encoded(&encoded), Err(full()));
+        assert_eq!(s.pending_output(), &before[..]);
+        // What fits still goes; a fragment refused can be sent again once there is room.
+        s.send(Outgoing::Binary(&[0; 10])).unwrap();
+        let n = s.pending_output_len();
+        s.consume_output(n);
+        s.send_fragment(Opcode::Text, b"x".repeat(30).as_slice(), false)
+            .unwrap();
+        s.send_fragment(Opcode::Continuation, b"y", true).unwrap();
+        // A Close is always queued, even past the cap.
+        s.send(Outgoing::Binary(&[0; 980])).unwrap();
+        s.close(CloseCode::NORMAL, "bye").unwrap();
+        assert!(s.pending_output_len() > 1024);
+        assert_eq!(full().close_code(), Some(CloseCode::POLICY));
+    }
+
+    #[test]
+    fn unwritten_pongs_are_replaced_by_the_latest() {
+        let mut s = capped(4096);
+        let k = [1, 2, 3, 4];
+        // Same size, then a longer one: the one pong queued answers the most recent ping.
+        let mut pings = masked(0x89, b"a", k);
+        pings.extend(masked(0x89, b"b", k));
+        pings.extend(masked(0x89, b"cc", k));
+        let ev = events(&mut s, &pings);
+        assert_eq!(ev.len(), 3, "every ping is still reported: {ev:?}");
+        assert_eq!(s.pending_output(), &[0x8A, 0x02, b'c', b'c']);
+        // With a message queued after it, a pong of the same size is replaced in place.
+        s.send(Outgoing::Text("hi")).unwrap();
+        let ev = events(&mut s, &masked(0x89, b"dd", k));
+        assert_eq!(ev, [Ok(Event::Ping(Bytes::from_static(b"dd")))]);
+        assert_eq!(
+            s.pending_output(),
+            &[0x8A, 0x02, b'd', b'd', 0x81, 0x02, b'h', b'i']
+        );
+        // Once written, a pong is not touched: the next ping gets a pong of its own.
+        s.consume_output(2);
+        let _ = events(&mut s, &masked(0x89, b"ee", k));
+        assert_eq!(
+            s.pending_output(),
+            &[b'd', b'd', 0x81, 0x02, b'h', b'i', 0x8A, 0x02, b'e', b'e']
+        );
+        // A flood of pings from a peer that never reads holds one pong.
+        let flood: Vec<u8> = (0..2000u32)
+            .flat_map(|i| masked(0x89, &i.to_be_bytes(), k))
+            .collect();
+        let _ = events(&mut s, &flood);
+        assert_eq!(s.pending_output_len(), 6 + 6);
+        assert_eq!(&s.pending_output()[6..], &[0x8A, 0x04, 0, 0, 0x07, 0xCF]); // 1999
+        assert_eq!(s.state(), State::Open);
+    }
+
+    #[test]
+    fn a_ping_that_cannot_be_answered_fails_with_1008() {
+        let mut s = capped(1024);
+        s.send(Outgoing::Binary(&[0; 1000])).unwrap();
+        s.receive(&masked(0x89, &[7; 100], [1, 2, 3, 4])).unwrap();
+        assert_eq!(s.poll_event(), Some(Err(full())));
+        assert_eq!(s.state(), State::Closed);
+        let close = &s.pending_output()[4 + 1000..]; // after the queued message
+        assert_eq!((close[0], &close[2..4]), (0x88, &[0x03, 0xF0][..])); // 1008
+        assert_eq!(s.poll_event(), None);
+    }
+
+    #[test]
+    fn the_cap_is_validated() {
+        let mut cfg = Config::default();
+        assert_eq!(cfg.max_output_buffer, 16 << 20);
+        cfg.max_output_buffer = 10;
+        assert!(cfg.validate().is_err());
+    }
+}

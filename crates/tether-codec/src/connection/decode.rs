@@ -127,7 +127,7 @@ impl Connection {
         if !data.is_empty() {
             self.rbuf.extend_from_slice(data);
         }
-        self.rbuf_peak = self.rbuf_peak.max(self.rbuf.len());
+        self.rbuf_big |= self.rbuf.len() > RETAIN;
         Ok(())
     }
 
@@ -201,10 +201,10 @@ impl Connection {
                 Ok(Step::Continue) => continue,
                 Ok(Step::NeedMore) => {
                     if self.rbuf.is_empty() {
-                        if self.rbuf_peak > RETAIN {
+                        if self.rbuf_big {
                             self.rbuf = BytesMut::new();
                         }
-                        self.rbuf_peak = 0;
+                        self.rbuf_big = false;
                     }
                     if self.eof {
                         self.state = State::Closed;
@@ -428,7 +428,7 @@ impl Connection {
                     return Ok(None);
                 }
                 if self.config.auto_pong {
-                    self.write_frame(Opcode::Pong, true, &payload)?;
+                    self.queue_pong(&payload)?;
                 }
                 Ok(Some(Event::Ping(payload)))
             }
@@ -461,6 +461,7 @@ impl Connection {
                 let mut payload = [0u8; 125];
                 let reason = match e {
                     Error::Protocol(p) => error_reason(p),
+                    Error::Capacity(CapacityError::OutputFull) => "output not read",
                     _ => "message too big",
                 };
                 if let Ok(n) = close::encode_payload(code, reason, &mut payload) {

@@ -102,8 +102,8 @@ pub struct Connection {
     config: Config,
     state: State,
     rbuf: BytesMut,
-    /// Largest fill of `rbuf` since it was last empty: decides whether to keep it.
-    rbuf_peak: usize,
+    /// `rbuf` held more than `RETAIN` since it was last empty: give it back once it is.
+    rbuf_big: bool,
     out: OutputQueue,
     frame: Option<InFrame>,
     /// Bytes at the front of `rbuf` lent out by `poll_event_ref`, freed at the next call.
@@ -152,7 +152,7 @@ impl Connection {
             config,
             state: State::Open,
             rbuf: BytesMut::new(),
-            rbuf_peak: 0,
+            rbuf_big: false,
             out: OutputQueue::default(),
             frame: None,
             lent: 0,
@@ -244,7 +244,7 @@ impl Connection {
     pub fn shrink_buffers(&mut self) {
         if self.rbuf.is_empty() {
             self.rbuf = BytesMut::new();
-            self.rbuf_peak = 0;
+            self.rbuf_big = false;
         }
         self.out.shrink();
     }

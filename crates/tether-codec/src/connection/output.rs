@@ -12,12 +12,16 @@ use crate::frame::mask::apply_mask;
 #[derive(Debug, Default)]
 pub(super) struct OutputQueue {
     wbuf: BytesMut,
-    /// Largest fill of `wbuf` since it was last empty: decides whether to keep it.
-    peak: usize,
+    /// `wbuf` held more than `RETAIN` since it was last empty: give it back once it is.
+    big: bool,
     /// Output pieces shared with other owners, written before `wbuf`.
     queue: VecDeque<Bytes>,
     /// Bytes in `queue`.
     queued: usize,
+    /// Where the automatic pong not yet written at all starts in `wbuf`, if `pong_len > 0`.
+    pong_at: usize,
+    /// Its length (a pong frame is at most 14 + 125 bytes); 0 when there is none.
+    pong_len: u8,
 }
 
 impl OutputQueue {
@@ -66,12 +70,17 @@ impl OutputQueue {
         }
         let n = n.min(self.wbuf.len());
         self.wbuf.advance(n);
+        if self.pong_at >= n {
+            self.pong_at -= n;
+        } else {
+            self.pong_len = 0; // written, or partly: it can no longer be replaced
+        }
         if self.wbuf.is_empty() {
             // Keep a small buffer for the next message; give a big one back.
-            if self.peak > RETAIN {
+            if self.big {
                 self.wbuf = BytesMut::new();
             }
-            self.peak = 0;
+            self.big = false;
         }
     }
 
@@ -79,7 +88,7 @@ impl OutputQueue {
     #[inline]
     pub(super) fn extend(&mut self, bytes: &[u8]) {
         self.wbuf.extend_from_slice(bytes);
-        self.peak = self.peak.max(self.wbuf.len());
+        self.big |= self.wbuf.len() > RETAIN;
     }
 
     /// Appends a frame: its encoded header, then its payload, masked with `mask` if given.
@@ -92,13 +101,55 @@ impl OutputQueue {
         if let Some(key) = mask {
             apply_mask(&mut self.wbuf[start..], key, 0);
         }
-        self.peak = self.peak.max(self.wbuf.len());
+        self.big |= self.wbuf.len() > RETAIN;
+    }
+
+    /// Queues an automatic pong. A pong still wholly unwritten is replaced by this one
+    /// (RFC 6455 §5.5.3 lets only the most recent ping be answered): in place when both are
+    /// the same size, else by cutting it off the end if nothing was queued after it. Returns
+    /// false, queuing nothing, if the output would then pass `max`.
+    pub(super) fn push_pong(
+        &mut self,
+        head: &[u8],
+        payload: &[u8],
+        mask: Option<[u8; 4]>,
+        max: usize,
+    ) -> bool {
+        let len = head.len() + payload.len();
+        let (at, old) = (self.pong_at, usize::from(self.pong_len));
+        let tail = match old {
+            0 => None,
+            _ if old == len => {
+                let frame = &mut self.wbuf[at..at + len];
+                frame[..head.len()].copy_from_slice(head);
+                frame[head.len()..].copy_from_slice(payload);
+                if let Some(key) = mask {
+                    apply_mask(&mut frame[head.len()..], key, 0);
+                }
+                return true;
+            }
+            _ if at + old == self.wbuf.len() => Some(at),
+            _ => None,
+        };
+        let freed = tail.map_or(0, |at| self.wbuf.len() - at);
+        if self.len() - freed + len > max {
+            return false;
+        }
+        if let Some(at) = tail {
+            self.wbuf.truncate(at);
+        }
+        self.pong_at = self.wbuf.len();
+        // A pong frame is at most 14 + 125 bytes (the decoder refuses longer pings).
+        self.pong_len = u8::try_from(len).unwrap_or(0);
+        self.push_frame(head, payload, mask);
+        true
     }
 
     /// Appends a buffer without copying it; what was copied before goes first.
     #[inline]
     pub(super) fn push_shared(&mut self, chunk: Bytes) {
         if !self.wbuf.is_empty() {
+            self.pong_len = 0;
             let before = self.wbuf.split().freeze();
             self.queued += before.len();
             self.queue.push_back(before);
@@ -111,7 +162,7 @@ impl OutputQueue {
     pub(super) fn shrink(&mut self) {
         if self.wbuf.is_empty() {
             self.wbuf = BytesMut::new();
-            self.peak = 0;
+            self.big = false;
         }
         if self.queue.is_empty() {
             self.queue = VecDeque::new();

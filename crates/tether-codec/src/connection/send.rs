@@ -3,8 +3,8 @@
 use super::{Connection, Role, State};
 use crate::close::{self, CloseCode};
 use crate::encoded::EncodedFrame;
-use crate::error::{Error, UsageError};
-use crate::frame::header::encode_header;
+use crate::error::{CapacityError, Error, UsageError};
+use crate::frame::header::{encode_header, header_len};
 use crate::frame::opcode::Opcode;
 use crate::message::{Message, Outgoing};
 use crate::utf8::Utf8Validator;
@@ -37,7 +37,7 @@ impl Connection {
 
     /// Queues one fragment of a message (§5.4): `Text` or `Binary` first, then `Continuation`s;
     /// `fin` ends the message. Text fragments together must form UTF-8, each fragment may split
-    /// a character.
+    /// a character. A fragment refused for any reason leaves the message where it was.
     pub fn send_fragment(
         &mut self,
         opcode: Opcode,
@@ -45,25 +45,19 @@ impl Connection {
         fin: bool,
     ) -> Result<(), Error> {
         self.check_open()?;
-        let mut state = match (opcode, self.out_fragment.take()) {
+        let (first, mut utf8) = match (opcode, self.out_fragment) {
             (Opcode::Text | Opcode::Binary, None) => (opcode, Utf8Validator::new()),
-            (Opcode::Continuation, Some(s)) => s,
-            (_, prev) => {
-                self.out_fragment = prev;
-                return Err(UsageError::FragmentOrder.into());
-            }
+            (Opcode::Continuation, Some(started)) => started,
+            _ => return Err(UsageError::FragmentOrder.into()),
         };
-        if state.0 == Opcode::Text {
-            let ok = state.1.feed(payload).is_ok() && (!fin || state.1.clone().finish().is_ok());
+        if first == Opcode::Text {
+            let ok = utf8.feed(payload).is_ok() && (!fin || utf8.finish().is_ok());
             if !ok {
-                self.out_fragment = (opcode == Opcode::Continuation).then_some(state);
                 return Err(UsageError::FragmentOrder.into());
             }
         }
         self.write_frame(opcode, fin, payload)?;
-        if !fin {
-            self.out_fragment = Some(state);
-        }
+        self.out_fragment = (!fin).then_some((first, utf8));
         Ok(())
     }
 
@@ -87,6 +81,7 @@ impl Connection {
         if self.role != Role::Server || self.out_fragment.is_some() {
             return Err(UsageError::FragmentOrder.into());
         }
+        self.check_room(frame.as_bytes().len())?;
         if frame.as_bytes().len() >= SHARE_MIN {
             self.out.push_shared(frame.shared());
         } else {
@@ -113,6 +108,7 @@ impl Connection {
             return Err(UsageError::FragmentOrder.into());
         }
         let (head, n) = encode_header(true, opcode, None, payload.len());
+        self.check_room(n + payload.len())?;
         self.out.extend(&head[..n]);
         self.out.push_shared(payload.clone());
         Ok(())
@@ -139,19 +135,50 @@ impl Connection {
         self.write_frame(opcode, true, payload)
     }
 
-    /// Appends one frame to the output, masking it in the client role.
+    /// Fails unless `bytes` more fit under `Config::max_output_buffer`.
+    fn check_room(&self, bytes: usize) -> Result<(), Error> {
+        if self.out.len().saturating_add(bytes) > self.config.max_output_buffer {
+            return Err(CapacityError::OutputFull.into());
+        }
+        Ok(())
+    }
+
+    /// Appends one frame to the output, masking it in the client role. Every frame but the
+    /// Close (there is only ever one) must fit under `Config::max_output_buffer`.
     pub(super) fn write_frame(
         &mut self,
         opcode: Opcode,
         fin: bool,
         payload: &[u8],
     ) -> Result<(), Error> {
-        let mask = match (&mut self.masks, self.role) {
-            (Some(src), Role::Client) => Some(src.mask_key()?),
-            _ => None,
-        };
+        let masked = self.role == Role::Client;
+        if opcode != Opcode::Close {
+            self.check_room(header_len(payload.len() as u64, masked) + payload.len())?;
+        }
+        let mask = self.mask_key()?;
         let (head, n) = encode_header(fin, opcode, mask, payload.len());
         self.out.push_frame(&head[..n], payload, mask);
         Ok(())
+    }
+
+    /// Queues the automatic answer to a ping, in place of a pong not yet written (§5.5.3).
+    pub(super) fn queue_pong(&mut self, payload: &[u8]) -> Result<(), Error> {
+        let mask = self.mask_key()?;
+        let (head, n) = encode_header(true, Opcode::Pong, mask, payload.len());
+        if !self
+            .out
+            .push_pong(&head[..n], payload, mask, self.config.max_output_buffer)
+        {
+            return Err(CapacityError::OutputFull.into());
+        }
+        Ok(())
+    }
+
+    /// A fresh masking key in the client role; none in the server role.
+    fn mask_key(&mut self) -> Result<Option<[u8; 4]>, Error> {
+        match (&mut self.masks, self.role) {
+            (Some(src), Role::Client) => Ok(Some(src.mask_key()?)),
+            _ => Ok(None),
+        }
     }
 }
