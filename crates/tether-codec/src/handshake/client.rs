@@ -45,11 +45,17 @@ impl ClientHandshake {
         if !target_ok || !check_caller_header("Host", req.host) || req.host.is_empty() {
             return Err(UsageError::InvalidHeader);
         }
-        let tokens_ok = |list: &[&str]| {
-            list.iter()
-                .all(|t| !t.contains(',') && check_caller_header("x", t))
-        };
-        if !tokens_ok(req.subprotocols) || !tokens_ok(req.extensions) {
+        // A subprotocol is a token; an extension offer is one list element (its parameters
+        // may hold quoted commas).
+        let protocols_ok = req
+            .subprotocols
+            .iter()
+            .all(|t| http::is_token(t.as_bytes()));
+        let extensions_ok = req
+            .extensions
+            .iter()
+            .all(|e| check_caller_header("x", e) && list_tokens(e.as_bytes()).count() == 1);
+        if !protocols_ok || !extensions_ok {
             return Err(UsageError::InvalidHeader);
         }
         if !req.headers.iter().all(|(n, v)| check_caller_header(n, v)) {
@@ -135,13 +141,14 @@ impl ClientHandshake {
                 (Some(a), None) if a == self.accept.as_bytes() => {}
                 _ => return Err(HandshakeError::BadAccept),
             }
-            let mut chosen = resp
-                .header_all("sec-websocket-protocol")
-                .flat_map(list_tokens);
-            if let Some(p) = chosen.next() {
-                if chosen.next().is_some() || !self.subprotocols.iter().any(|o| o == p) {
-                    return Err(HandshakeError::UnofferedSubprotocol);
+            // Exactly one token that was offered: not a list, not empty (RFC 6455 §4.1).
+            let mut chosen = resp.header_all("sec-websocket-protocol");
+            match (chosen.next(), chosen.next()) {
+                (None, _) => {}
+                (Some(p), None)
+                    if http::is_token(p) && self.subprotocols.iter().any(|o| o.as_bytes() == p) => {
                 }
+                _ => return Err(HandshakeError::UnofferedSubprotocol),
             }
         }
         for ext in resp
@@ -282,6 +289,22 @@ mod tests {
             check("Sec-WebSocket-Extensions: permessage-deflate\r\n", &ok),
             Err(HandshakeError::UnofferedExtension)
         );
+        // The chosen subprotocol is exactly one offered token: no list, no empty element.
+        for bad in ["chat,", "chat, chat", ",chat", "", "\"chat\""] {
+            assert_eq!(
+                check(&format!("Sec-WebSocket-Protocol: {bad}\r\n"), &ok),
+                Err(HandshakeError::UnofferedSubprotocol),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            check(
+                "Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Protocol: chat\r\n",
+                &ok
+            ),
+            Err(HandshakeError::UnofferedSubprotocol)
+        );
+        assert!(check("Sec-WebSocket-Protocol: chat\r\n", &ok).is_ok());
         let wrong = ok.replace(hs.accept.as_str(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
         assert_eq!(check("", &wrong), Err(HandshakeError::BadAccept));
         let no_upgrade = ok.replace("Upgrade: websocket\r\n", "");
@@ -318,6 +341,17 @@ mod tests {
             ..Default::default()
         };
         assert!(ClientHandshake::start(&req, &mut FixedMasks::new([1]), &mut out).is_err());
+        // One offer per element: a top-level comma is two offers, a quoted one is a parameter.
+        for (extension, ok) in [("a, b", false), (r#"x; p="a,b""#, true)] {
+            let req = ClientRequest {
+                host: "h",
+                target: "/",
+                extensions: &[extension],
+                ..Default::default()
+            };
+            let r = ClientHandshake::start(&req, &mut FixedMasks::new([1]), &mut Vec::new());
+            assert_eq!(r.is_ok(), ok, "{extension}");
+        }
         assert!(out.is_empty());
     }
 }

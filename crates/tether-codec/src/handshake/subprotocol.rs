@@ -1,14 +1,44 @@
-//! Comma-separated header lists (RFC 9110 §5.6.1) as used by `Upgrade`, `Connection`, `Sec-WebSocket-Protocol` and `-Extensions` (RFC 6455 §4.1, §9.1, §11.3.4).
+//! Comma-separated header lists (RFC 9110 §5.6.1, quoted-strings §5.6.4) as used by `Upgrade`, `Connection`, `Sec-WebSocket-Protocol` and `-Extensions` (RFC 6455 §4.1, §9.1, §11.3.4).
 
 /// The non-empty, trimmed elements of a comma-separated header value.
 ///
-/// Values that are not UTF-8 yield nothing.
+/// A comma inside a quoted-string (`"…"`, where `\` escapes the next character, RFC 9110
+/// §5.6.4) does not end an element, so `foo; bar="a,b", baz` is two elements. Values that
+/// are not UTF-8 yield nothing.
 pub fn list_tokens(value: &[u8]) -> impl Iterator<Item = &str> {
-    std::str::from_utf8(value)
-        .unwrap_or("")
-        .split(',')
+    ListElements(std::str::from_utf8(value).unwrap_or(""))
         .map(|t| t.trim_matches([' ', '\t']))
         .filter(|t| !t.is_empty())
+}
+
+/// The elements of a list, split at commas outside quoted-strings (untrimmed).
+struct ListElements<'a>(&'a str);
+
+impl<'a> Iterator for ListElements<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let (mut quoted, mut escaped) = (false, false);
+        let end = self.0.bytes().position(|b| {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                b',' if !quoted => return true,
+                _ => {}
+            }
+            false
+        });
+        let (element, rest) = match end {
+            Some(i) => (&self.0[..i], &self.0[i + 1..]),
+            None => (self.0, ""),
+        };
+        self.0 = rest;
+        Some(element)
+    }
 }
 
 /// Whether a comma-separated value holds `token` (ASCII case-insensitive), e.g.
@@ -51,5 +81,31 @@ mod tests {
             extension_name("permessage-deflate; a=1"),
             "permessage-deflate"
         );
+    }
+
+    #[test]
+    fn commas_inside_quoted_strings_do_not_split() {
+        assert_eq!(
+            list_tokens(br#"foo; bar="a,b", baz"#).collect::<Vec<_>>(),
+            [r#"foo; bar="a,b""#, "baz"]
+        );
+        // A backslash escapes the next character, a quote included (RFC 9110 §5.6.4).
+        assert_eq!(
+            list_tokens(br#"x; q="a\",b", y; r="\\", z"#).collect::<Vec<_>>(),
+            [r#"x; q="a\",b""#, r#"y; r="\\""#, "z"]
+        );
+        // An unterminated quote runs to the end of the value.
+        assert_eq!(
+            list_tokens(br#"a; b="c, d"#).collect::<Vec<_>>(),
+            [r#"a; b="c, d"#]
+        );
+        assert!(!token_list_contains(
+            [&br#"x; p="a, upgrade""#[..]],
+            "upgrade"
+        ));
+        assert!(token_list_contains(
+            [&br#"x; p="a, b", upgrade"#[..]],
+            "upgrade"
+        ));
     }
 }
