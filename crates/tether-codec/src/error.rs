@@ -228,9 +228,18 @@ pub enum UsageError {
     /// A fragment sent in the wrong order (§5.4).
     #[error("fragment out of order")]
     FragmentOrder,
-    /// `receive` was given more bytes than `Config::max_receive_buffer` without `poll_event` draining them.
+    /// Text fragments given to `send_fragment` that do not form UTF-8 (§5.6).
+    #[error("text fragment is not valid UTF-8")]
+    InvalidUtf8,
+    /// A server-only call in the client role: `send_encoded` (client frames each need a mask, §5.3).
+    #[error("only a server connection can send a pre-encoded frame")]
+    WrongRole,
+    /// `receive` was given input while over `Config::max_frame_size` plus a header was buffered and not polled.
     #[error("receive buffer full: call poll_event before receiving more")]
     ReceiveBufferFull,
+    /// A status given to `write_reject_response` that is not an error status (400–599).
+    #[error("status {0} is not a rejection (400-599)")]
+    RejectStatus(u16),
     /// A header name or value the caller gave is not valid HTTP (e.g. holds CR or LF).
     #[error("invalid header name or value")]
     InvalidHeader,

@@ -191,8 +191,37 @@ mod conversation {
         c.send(Outgoing::Ping(b"")).unwrap();
         c.send_fragment(Opcode::Continuation, b"y", true).unwrap();
         c.send(Outgoing::Text("yes")).unwrap();
-        // A text message whose fragments do not form UTF-8 is refused.
-        assert_eq!(c.send_fragment(Opcode::Text, &[0xFF], false), order);
+        // A text message whose fragments do not form UTF-8 is refused, as bad text rather
+        // than bad order, and the message stays where it was.
+        let utf8 = Err(Error::Usage(UsageError::InvalidUtf8));
+        assert_eq!(c.send_fragment(Opcode::Text, &[0xFF], false), utf8);
+        c.send_fragment(Opcode::Text, &[b'a', 0xCE], false).unwrap();
+        assert_eq!(c.send_fragment(Opcode::Continuation, &[0xFF], true), utf8);
+        assert_eq!(c.send_fragment(Opcode::Continuation, b"", true), utf8);
+        c.send_fragment(Opcode::Continuation, &[0xBA], true)
+            .unwrap();
+    }
+
+    #[test]
+    fn usage_errors_name_their_cause() {
+        let frame = EncodedFrame::server(Outgoing::Text("all")).unwrap();
+        assert_eq!(
+            client().send_encoded(&frame),
+            Err(Error::Usage(UsageError::WrongRole))
+        );
+        let mut s = server();
+        s.send_fragment(Opcode::Binary, b"x", false).unwrap();
+        assert_eq!(
+            s.send_encoded(&frame),
+            Err(Error::Usage(UsageError::FragmentOrder))
+        );
+        for e in [
+            UsageError::WrongRole,
+            UsageError::InvalidUtf8,
+            UsageError::RejectStatus(200),
+        ] {
+            assert_ne!(e.to_string(), UsageError::FragmentOrder.to_string());
+        }
     }
 
     #[test]

@@ -37,7 +37,8 @@ impl Connection {
 
     /// Queues one fragment of a message (§5.4): `Text` or `Binary` first, then `Continuation`s;
     /// `fin` ends the message. Text fragments together must form UTF-8, each fragment may split
-    /// a character. A fragment refused for any reason leaves the message where it was.
+    /// a character: [`UsageError::InvalidUtf8`] otherwise. A fragment refused for any reason
+    /// leaves the message where it was.
     pub fn send_fragment(
         &mut self,
         opcode: Opcode,
@@ -53,7 +54,7 @@ impl Connection {
         if first == Opcode::Text {
             let ok = utf8.feed(payload).is_ok() && (!fin || utf8.finish().is_ok());
             if !ok {
-                return Err(UsageError::FragmentOrder.into());
+                return Err(UsageError::InvalidUtf8.into());
             }
         }
         self.write_frame(opcode, fin, payload)?;
@@ -74,11 +75,14 @@ impl Connection {
         Ok(())
     }
 
-    /// Queues a frame encoded once for many connections (a broadcast). Server role only, since
-    /// client frames each need their own mask.
+    /// Queues a frame encoded once for many connections (a broadcast). Server role only
+    /// ([`UsageError::WrongRole`] otherwise), since client frames each need their own mask.
     pub fn send_encoded(&mut self, frame: &EncodedFrame) -> Result<(), Error> {
         self.check_open()?;
-        if self.role != Role::Server || self.out_fragment.is_some() {
+        if self.role != Role::Server {
+            return Err(UsageError::WrongRole.into());
+        }
+        if self.out_fragment.is_some() {
             return Err(UsageError::FragmentOrder.into());
         }
         self.check_room(frame.as_bytes().len())?;

@@ -142,7 +142,7 @@ pub fn write_reject_response(
     out: &mut Vec<u8>,
 ) -> Result<(), UsageError> {
     if !(400..=599).contains(&status) {
-        return Err(UsageError::Config("a rejection status must be 400-599"));
+        return Err(UsageError::RejectStatus(status));
     }
     if !headers.iter().all(|(n, v)| check_caller_header(n, v)) {
         return Err(UsageError::InvalidHeader);
@@ -231,6 +231,11 @@ mod tests {
         assert!(
             s.contains("Content-Length: 19\r\n") && s.ends_with("\r\n\r\norigin not allowed\n")
         );
-        assert!(write_reject_response(200, "", &[], &mut Vec::new()).is_err());
+        for status in [200, 101, 399, 600] {
+            let mut out = Vec::new();
+            let r = write_reject_response(status, "", &[], &mut out);
+            assert_eq!(r, Err(UsageError::RejectStatus(status)));
+            assert!(out.is_empty());
+        }
     }
 }
