@@ -53,9 +53,12 @@ pub enum HandshakeError {
     /// The method is not `GET`.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// The HTTP version is older than 1.1.
-    #[error("HTTP/1.1 or later is required")]
+    /// An Upgrade request in any HTTP version but 1.1 (RFC 6455 §4.1), answered with 505.
+    #[error("an upgrade must be an HTTP/1.1 request")]
     HttpVersion,
+    /// An Upgrade request with a body (`Content-Length` other than 0, or `Transfer-Encoding`).
+    #[error("an upgrade request may not have a body")]
+    RequestBody,
     /// No `Host` header.
     #[error("missing Host header")]
     MissingHost,
@@ -107,9 +110,10 @@ impl HandshakeError {
         match self {
             MethodNotAllowed => Some(405),
             UnsupportedVersion => Some(426),
+            HttpVersion => Some(505),
             HeadTooLarge | TooManyHeaders => Some(431),
             Malformed(_)
-            | HttpVersion
+            | RequestBody
             | MissingHost
             | MissingUpgrade
             | MissingConnectionUpgrade

@@ -31,7 +31,7 @@
 //!     Ok(Status::Complete(parsed)) => parsed,
 //!     Ok(Status::Partial) => unreachable!("a real server reads more bytes and tries again"),
 //!     Err(e) => {
-//!         write_error_response(&e, &mut to_socket); // 400, 405, 426 or 431
+//!         write_error_response(&e, &mut to_socket); // 400, 405, 426, 431 or 505
 //!         return;
 //!     }
 //! };

@@ -6,6 +6,7 @@
 mod accept;
 mod client;
 mod http;
+mod reason;
 mod request;
 mod response;
 mod subprotocol;
@@ -14,6 +15,7 @@ mod validate;
 pub use accept::{AcceptKey, GUID};
 pub use client::{ClientHandshake, ClientRequest, Response};
 pub use http::Header;
+pub use reason::{reason_phrase, status_has_body};
 pub use request::{parse_request, Request};
 pub use response::{write_error_response, write_reject_response, AcceptResponse};
 pub use subprotocol::{list_tokens, token_list_contains};

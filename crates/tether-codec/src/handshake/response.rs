@@ -2,6 +2,7 @@
 
 use super::accept::AcceptKey;
 use super::http::check_caller_header;
+use super::reason::reason_phrase;
 use super::request::Request;
 use crate::error::{HandshakeError, UsageError};
 
@@ -100,24 +101,6 @@ fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// The standard reason phrase of the statuses a WebSocket server sends.
-pub(crate) fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        408 => "Request Timeout",
-        426 => "Upgrade Required",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Error",
-    }
-}
-
 /// Appends the HTTP answer to a failed handshake: its status, a one-line reason, and the
 /// headers RFC 6455 asks for (`Sec-WebSocket-Version: 13` with 426, `Allow: GET` with 405).
 ///
@@ -154,7 +137,7 @@ pub fn write_reject_response(
 fn write_status(status: u16, body: &str, headers: &[(&str, &str)], out: &mut Vec<u8>) {
     let head = format!(
         "HTTP/1.1 {status} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n",
-        reason_phrase(status),
+        reason_phrase(status).unwrap_or(""),
         body.len() + 1
     );
     out.extend_from_slice(head.as_bytes());
@@ -223,7 +206,14 @@ mod tests {
         );
         let mut out = Vec::new();
         write_error_response(&HandshakeError::HeadTooLarge, &mut out);
-        assert!(out.starts_with(b"HTTP/1.1 431 "));
+        assert!(out.starts_with(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+        let mut out = Vec::new();
+        write_error_response(&HandshakeError::HttpVersion, &mut out);
+        assert!(out.starts_with(b"HTTP/1.1 505 HTTP Version Not Supported\r\n"));
+        // An unnamed status is written with an empty reason (RFC 9112 §4 allows it).
+        let mut out = Vec::new();
+        write_reject_response(499, "", &[], &mut out).unwrap();
+        assert!(out.starts_with(b"HTTP/1.1 499 \r\n"));
         let mut out = Vec::new();
         write_reject_response(403, "origin not allowed", &[], &mut out).unwrap();
         let s = String::from_utf8(out).unwrap();

@@ -1,4 +1,4 @@
-//! The server's checks of an opening request (RFC 6455 §4.2.1): method, version, Host, Upgrade, Connection, key, WebSocket version.
+//! The server's checks of an opening request (RFC 6455 §4.2.1, RFC 9112 §6): method, HTTP/1.1, no body, Host, Upgrade, Connection, key, WebSocket version.
 
 use base64::Engine as _;
 
@@ -15,8 +15,15 @@ pub fn validate_request(req: &Request<'_>) -> Result<AcceptKey, HandshakeError> 
     if req.method != "GET" {
         return Err(HandshakeError::MethodNotAllowed);
     }
-    if req.version < (1, 1) {
+    if req.version != (1, 1) {
         return Err(HandshakeError::HttpVersion);
+    }
+    // Bytes after the head are frames: a body would be read as them (RFC 9112 §6.3).
+    let empty = |v: &[u8]| !v.is_empty() && v.iter().all(|&b| b == b'0');
+    if !req.header_all("content-length").all(empty)
+        || req.header_all("transfer-encoding").next().is_some()
+    {
+        return Err(HandshakeError::RequestBody);
     }
     if req.header_all("host").count() != 1 {
         return Err(HandshakeError::MissingHost);
@@ -75,7 +82,27 @@ mod tests {
         let r = request("Connection: Upgrade", "Connection: keep-alive, upgrade");
         let r = r.replace("Upgrade: websocket", "upgrade: WebSocket");
         assert!(check(&r).is_ok());
-        assert!(check(&request("HTTP/1.1", "HTTP/2.0")).is_ok());
+        assert!(check(&request("\r\n\r\n", "\r\nContent-Length: 0\r\n\r\n")).is_ok());
+    }
+
+    #[test]
+    fn page_requests_still_parse() {
+        // Only an Upgrade is held to HTTP/1.1 without a body; parsing a plain request (the
+        // server may answer it as a page) does not judge either.
+        let cfg = Config::default();
+        for head in [
+            "GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "GET / HTTP/1.0\r\n\r\n",
+            "POST /form HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
+        ] {
+            assert!(
+                matches!(
+                    parse_request(head.as_bytes(), &cfg),
+                    Ok(Status::Complete(_))
+                ),
+                "{head}"
+            );
+        }
     }
 
     #[test]
@@ -83,7 +110,38 @@ mod tests {
         use HandshakeError::*;
         let cases = [
             (request("GET", "POST"), MethodNotAllowed, 405),
-            (request("HTTP/1.1", "HTTP/1.0"), HttpVersion, 400),
+            (request("HTTP/1.1", "HTTP/1.0"), HttpVersion, 505),
+            (request("HTTP/1.1", "HTTP/2.0"), HttpVersion, 505),
+            (request("HTTP/1.1", "HTTP/3.0"), HttpVersion, 505),
+            (request("HTTP/1.1", "HTTP/1.2"), HttpVersion, 505),
+            (
+                request("\r\n\r\n", "\r\nContent-Length: 5\r\n\r\n"),
+                RequestBody,
+                400,
+            ),
+            (
+                request(
+                    "\r\n\r\n",
+                    "\r\nContent-Length: 0\r\nContent-Length: 1\r\n\r\n",
+                ),
+                RequestBody,
+                400,
+            ),
+            (
+                request("\r\n\r\n", "\r\nContent-Length: zero\r\n\r\n"),
+                RequestBody,
+                400,
+            ),
+            (
+                request("\r\n\r\n", "\r\nTransfer-Encoding: chunked\r\n\r\n"),
+                RequestBody,
+                400,
+            ),
+            (
+                request("\r\n\r\n", "\r\nTransfer-Encoding: identity\r\n\r\n"),
+                RequestBody,
+                400,
+            ),
             (request("Host: h\r\n", ""), MissingHost, 400),
             (
                 request("Host: h\r\n", "Host: h\r\nHost: i\r\n"),
