@@ -24,7 +24,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use support::{
     fws_server, masked_frame, now, payload, tether_server, tungstenite_server, Replay, KEY, SIZES,
 };
-use tether_codec::frame::mask::{apply_mask, apply_mask_reference};
+use tether_codec::__private::apply_mask_reference;
+use tether_codec::apply_mask;
 use tether_codec::handshake::{parse_request, validate_request, AcceptResponse};
 use tether_codec::{Config, Connection, Event, FrameHeader, Opcode, Outgoing, Status};
 
@@ -96,8 +97,8 @@ fn decode_raw(c: &mut Criterion) {
             let Ok(Status::Complete((h, n))) = FrameHeader::decode(buf) else {
                 unreachable!()
             };
-            let end = n + h.payload_len as usize;
-            if let Some(key) = h.mask {
+            let end = n + h.payload_len() as usize;
+            if let Some(key) = h.mask() {
                 apply_mask(&mut buf[n..end], key, 0);
             }
         };
@@ -216,13 +217,7 @@ fn encode_raw(c: &mut Criterion) {
         g.bench_function(BenchmarkId::new("tether", size), |b| {
             b.iter(|| {
                 out.clear();
-                let h = FrameHeader {
-                    fin: true,
-                    rsv: 0,
-                    opcode: Opcode::Binary,
-                    mask: None,
-                    payload_len: size as u64,
-                };
+                let h = FrameHeader::new(true, Opcode::Binary, None, size as u64);
                 let mut head = [0u8; FrameHeader::MAX_LEN];
                 let n = h.encode(&mut head);
                 out.extend_from_slice(&head[..n]);

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use tether_codec::frame::mask::apply_mask_reference;
+use tether_codec::__private::apply_mask_reference;
 use tether_codec::{Config, Connection, FrameHeader, Opcode};
 
 /// Payload sizes the issue asks for: tiny, largest control-sized, 1 KiB, 64 KiB, 1 MiB.
@@ -24,13 +24,7 @@ pub fn payload(n: usize) -> Vec<u8> {
 /// One masked client frame carrying `data`, encoded with tether's header codec and the
 /// reference masker (so the input does not depend on the code under test's fast path).
 pub fn masked_frame(opcode: Opcode, data: &[u8]) -> Vec<u8> {
-    let header = FrameHeader {
-        fin: true,
-        rsv: 0,
-        opcode,
-        mask: Some(KEY),
-        payload_len: data.len() as u64,
-    };
+    let header = FrameHeader::new(true, opcode, Some(KEY), data.len() as u64);
     let mut head = [0u8; FrameHeader::MAX_LEN];
     let n = header.encode(&mut head);
     let mut out = head[..n].to_vec();

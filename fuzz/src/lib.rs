@@ -7,13 +7,13 @@
 
 use std::mem::discriminant;
 
-use tether_codec::frame::mask::{apply_mask, apply_mask_reference};
+use tether_codec::__private::{apply_mask_reference, extend_unmasked};
 use tether_codec::handshake::{
     self, list_tokens, AcceptKey, AcceptResponse, ClientHandshake, ClientRequest,
 };
 use tether_codec::{
-    CloseCode, Config, Connection, Error, Event, FixedMasks, FrameHeader, HandshakeError, Message,
-    Opcode, Role, State, Status,
+    apply_mask, CloseCode, Config, Connection, Error, Event, FixedMasks, FrameHeader,
+    HandshakeError, Message, Opcode, Role, State, Status,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -29,10 +29,10 @@ pub fn check_frame_header(data: &[u8]) {
             let m = h.encode(&mut out);
             assert_eq!(&out[..m], &data[..n], "re-encoding {h:?}");
             // What decode promises about every header it returns.
-            assert_eq!(h.rsv & !0x70, 0, "{h:?}");
-            assert_eq!(h.payload_len >> 63, 0, "{h:?}");
-            if h.opcode.is_control() {
-                assert!(h.fin && h.payload_len <= 125, "{h:?}");
+            assert_eq!(h.rsv() & !0x70, 0, "{h:?}");
+            assert_eq!(h.payload_len() >> 63, 0, "{h:?}");
+            if h.opcode().is_control() {
+                assert!(h.fin() && h.payload_len() <= 125, "{h:?}");
             }
             // Bytes after the header change nothing; fewer bytes are never enough.
             assert_eq!(
@@ -461,18 +461,18 @@ impl Checked {
         let Ok(Status::Complete((h, n))) = FrameHeader::decode(out) else {
             panic!("output is not a frame: {out:02x?}");
         };
-        assert!(h.fin && h.rsv == 0, "{h:?}");
-        assert_eq!(h.mask.is_some(), self.role == Role::Client, "{h:?}");
+        assert!(h.fin() && h.rsv() == 0, "{h:?}");
+        assert_eq!(h.mask().is_some(), self.role == Role::Client, "{h:?}");
         let mut payload = out[n..].to_vec();
         assert_eq!(
             payload.len() as u64,
-            h.payload_len,
+            h.payload_len(),
             "output is not one frame: {out:02x?}"
         );
-        if let Some(key) = h.mask {
+        if let Some(key) = h.mask() {
             apply_mask(&mut payload, key, 0);
         }
-        (h.opcode, payload)
+        (h.opcode(), payload)
     }
 }
 
@@ -583,7 +583,7 @@ pub fn check_mask(data: &[u8]) {
         .collect();
     for src in [buf, &long[..]] {
         let mut dst = bytes::BytesMut::from(&b"head"[..]);
-        tether_codec::frame::mask::extend_unmasked(&mut dst, src, key, offset);
+        extend_unmasked(&mut dst, src, key, offset);
         let mut slow = src.to_vec();
         apply_mask_reference(&mut slow, key, offset);
         assert_eq!(&dst[..4], b"head");

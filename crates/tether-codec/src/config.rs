@@ -73,7 +73,7 @@ impl Default for Config {
 }
 
 /// The largest value any size limit may take: keeps every sum of sizes far from overflow.
-pub const MAX_LIMIT: usize = 1 << 40;
+pub(crate) const MAX_LIMIT: usize = 1 << 40;
 
 impl Config {
     /// Checks that every field is in range.

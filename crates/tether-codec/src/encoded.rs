@@ -8,7 +8,7 @@ use crate::frame::opcode::Opcode;
 use crate::message::Outgoing;
 
 /// A server frame encoded once, to queue on many connections with
-/// [`Connection::send_encoded`] (a broadcast).
+/// [`Connection::send_encoded`](crate::Connection::send_encoded) (a broadcast).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedFrame(Bytes);
 

@@ -57,29 +57,54 @@
 //! assert!(to_socket.ends_with(&[0x81, 0x05, b'H', b'e', b'l', b'l', b'o']));
 //! ```
 //!
-//! # Modules
-//! - [`handshake`]: the opening handshake, both roles (§4).
-//! - [`frame`]: header codec and masking (§5.2, §5.3). Masking has AVX2 builds chosen at run
-//!   time, in `frame::simd`: the crate's only `unsafe`, paid for by a measured 1.6× at 64 KiB.
+//! # What is here
+//! Every item has one path: the [`handshake`] module (§4, both roles), and everything else at
+//! the crate root.
 //! - [`Connection`]: the state machine for messages, control frames and the close (§5–§7).
+//! - [`FrameHeader`] and [`apply_mask`]: the header codec and masking (§5.2, §5.3). Masking
+//!   has AVX2 builds chosen at run time, in `frame::simd`: the crate's only `unsafe`, paid for
+//!   by a measured 1.6× at 64 KiB.
 //! - [`Config`]: every limit, in one place.
+//!
+//! The modules behind the root are private, so internals stay internal: the incremental
+//! UTF-8 validator, the byte-loop masking reference, the size ceiling of `Config`, and a
+//! header's fields (read them through [`FrameHeader`]'s methods, which keep `decode`'s rules).
+//!
+//! ```compile_fail
+//! use tether_codec::utf8::Utf8Validator;
+//! ```
+//! ```compile_fail
+//! use tether_codec::frame::mask::apply_mask_reference;
+//! ```
+//! ```compile_fail
+//! use tether_codec::config::MAX_LIMIT;
+//! ```
+//! ```compile_fail
+//! use tether_codec::connection::Connection; // one path: tether_codec::Connection
+//! ```
+//! ```compile_fail
+//! use tether_codec::{FrameHeader, Status};
+//! if let Ok(Status::Complete((h, _))) = FrameHeader::decode(&[0x81, 0x05]) {
+//!     let _ = h.payload_len; // a field: use h.payload_len()
+//! }
+//! ```
 #![deny(unsafe_code)] // allowed in `frame::simd` alone
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod close;
-pub mod config;
-pub mod connection;
-pub mod encoded;
-pub mod error;
-pub mod frame;
+mod close;
+mod config;
+mod connection;
+mod encoded;
+mod error;
+mod frame;
 pub mod handshake;
-pub mod mask_source;
-pub mod message;
-pub mod status;
-pub mod utf8;
+mod mask_source;
+mod message;
+mod status;
+mod utf8;
 
 pub use bytes::Bytes;
 pub use close::{CloseCode, CloseFrame};
@@ -88,7 +113,20 @@ pub use connection::{Connection, Event, EventRef, Role, State};
 pub use encoded::EncodedFrame;
 pub use error::{CapacityError, Error, HandshakeError, ProtocolError, UsageError};
 pub use frame::header::FrameHeader;
+pub use frame::mask::apply_mask;
 pub use frame::opcode::Opcode;
 pub use mask_source::{FixedMasks, MaskSource, OsRandom};
 pub use message::{Message, Outgoing, Utf8Bytes};
 pub use status::Status;
+
+/// Not public API: what this repository's fuzz targets, benches and tests reach into. It may
+/// change in any release; nothing outside the repository should use it.
+///
+/// A hidden module rather than a cargo feature: a feature that one member of the workspace
+/// turns on is on for every member (features unify), so it would not keep these items out of
+/// the build anyway, and the fuzz crate, the benches and the integration tests would each
+/// have to name it.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::frame::mask::{apply_mask_reference, extend_unmasked};
+}

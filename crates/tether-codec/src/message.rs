@@ -2,60 +2,17 @@
 
 use bytes::Bytes;
 
-/// Bytes that are known to be valid UTF-8: the payload of a text message.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
-pub struct Utf8Bytes(pub(crate) Bytes);
+pub use crate::frame::Utf8Bytes;
 
 impl Utf8Bytes {
-    /// Wraps bytes after checking they are UTF-8.
-    pub fn try_from_bytes(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
-        std::str::from_utf8(&bytes)?;
-        Ok(Utf8Bytes(bytes))
-    }
-
-    /// Wraps bytes the codec has already validated.
-    pub(crate) fn validated(bytes: Bytes) -> Self {
-        Utf8Bytes(bytes)
-    }
-
-    /// The text.
-    ///
-    /// The bytes were validated when the message arrived, so this never fails; it checks
-    /// again rather than use `unsafe` (std's check runs at many GB/s).
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).unwrap_or_default()
-    }
-
-    /// The raw bytes, without copying.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// Gives back the underlying buffer.
-    pub fn into_bytes(self) -> Bytes {
-        self.0
-    }
-
     /// Length in bytes.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_bytes().len()
     }
 
     /// Whether the text is empty.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl From<String> for Utf8Bytes {
-    fn from(s: String) -> Self {
-        Utf8Bytes(Bytes::from(s))
-    }
-}
-
-impl From<&'static str> for Utf8Bytes {
-    fn from(s: &'static str) -> Self {
-        Utf8Bytes(Bytes::from_static(s.as_bytes()))
+        self.as_bytes().is_empty()
     }
 }
 

@@ -8,7 +8,7 @@ use crate::error::ProtocolError;
 /// start of valid UTF-8, even in the middle of a frame; only an unfinished final character is
 /// carried between calls (at most 3 bytes). [`finish`](Self::finish) fails if one is left.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Utf8Validator {
+pub(crate) struct Utf8Validator {
     carry: [u8; 4],
     carry_len: u8,
 }
@@ -23,12 +23,12 @@ fn sequence_len(lead: u8) -> usize {
 
 impl Utf8Validator {
     /// A validator at the start of a message.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Checks the next piece of the message.
-    pub fn feed(&mut self, mut data: &[u8]) -> Result<(), ProtocolError> {
+    pub(crate) fn feed(&mut self, mut data: &[u8]) -> Result<(), ProtocolError> {
         if self.carry_len > 0 {
             let have = self.carry_len as usize;
             let need = sequence_len(self.carry[0]);
@@ -63,7 +63,7 @@ impl Utf8Validator {
     }
 
     /// Ends the message: fails if it stopped inside a character. Resets for the next message.
-    pub fn finish(&mut self) -> Result<(), ProtocolError> {
+    pub(crate) fn finish(&mut self) -> Result<(), ProtocolError> {
         let complete = self.carry_len == 0;
         *self = Self::default();
         if complete {
@@ -74,7 +74,8 @@ impl Utf8Validator {
     }
 
     /// Whether a character is unfinished.
-    pub fn is_mid_character(&self) -> bool {
+    #[cfg(test)]
+    fn is_mid_character(&self) -> bool {
         self.carry_len != 0
     }
 }
@@ -137,6 +138,16 @@ mod tests {
         assert_eq!(v.feed(&[0x90]), Err(ProtocolError::InvalidUtf8)); // never valid
         let mut v = Utf8Validator::new();
         assert_eq!(v.feed(&[b'a', 0xED, 0xA0]), Err(ProtocolError::InvalidUtf8));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn agrees_with_std_on_any_bytes_split_anywhere(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40), cut in proptest::prelude::any::<proptest::sample::Index>()) {
+            let c = cut.index(data.len() + 1);
+            let mut v = Utf8Validator::new();
+            let ok = v.feed(&data[..c]).and_then(|_| v.feed(&data[c..])).and_then(|_| v.finish()).is_ok();
+            proptest::prop_assert_eq!(ok, std::str::from_utf8(&data).is_ok());
+        }
     }
 
     #[test]

@@ -112,18 +112,13 @@ impl FrameTemplate {
     pub fn new(size: usize, text: bool) -> FrameTemplate {
         let size = size.max(ID_LEN);
         let payload: Vec<u8> = (0..size).map(pattern_byte).collect();
-        let header = FrameHeader {
-            fin: true,
-            rsv: 0,
-            opcode: if text { Opcode::Text } else { Opcode::Binary },
-            mask: Some(MASK),
-            payload_len: size as u64,
-        };
+        let opcode = if text { Opcode::Text } else { Opcode::Binary };
+        let header = FrameHeader::new(true, opcode, Some(MASK), size as u64);
         let mut head = [0u8; FrameHeader::MAX_LEN];
         let header_len = header.encode(&mut head);
         let mut bytes = head[..header_len].to_vec();
         bytes.extend_from_slice(&payload);
-        tether_codec::frame::mask::apply_mask(&mut bytes[header_len..], MASK, 0);
+        tether_codec::apply_mask(&mut bytes[header_len..], MASK, 0);
         FrameTemplate {
             bytes,
             header_len,
@@ -235,15 +230,15 @@ impl FrameReader {
     }
 
     fn start(&mut self, h: FrameHeader, tpl: &FrameTemplate) -> Result<(), WireError> {
-        if h.mask.is_some() {
+        if h.mask().is_some() {
             return Err(WireError::Frame("masked frame from server".into()));
         }
-        if !h.fin || h.rsv != 0 {
+        if !h.fin() || h.rsv() != 0 {
             return Err(WireError::Frame("fragmented or RSV frame".into()));
         }
-        let len = usize::try_from(h.payload_len)
+        let len = usize::try_from(h.payload_len())
             .map_err(|_| WireError::Frame("frame too long".into()))?;
-        match h.opcode {
+        match h.opcode() {
             Opcode::Text | Opcode::Binary if len != tpl.size() => {
                 return Err(WireError::Frame(format!(
                     "message of {len} bytes, expected {}",
@@ -255,7 +250,7 @@ impl FrameReader {
             _ => {}
         }
         self.cur = Some(InFrame {
-            opcode: h.opcode,
+            opcode: h.opcode(),
             len,
             got: 0,
             id: [0; ID_LEN],
@@ -283,19 +278,13 @@ impl FrameReader {
 
 /// Appends a masked pong carrying `payload` to `out`.
 pub fn push_pong(payload: &[u8], out: &mut Vec<u8>) {
-    let header = FrameHeader {
-        fin: true,
-        rsv: 0,
-        opcode: Opcode::Pong,
-        mask: Some(MASK),
-        payload_len: payload.len() as u64,
-    };
+    let header = FrameHeader::new(true, Opcode::Pong, Some(MASK), payload.len() as u64);
     let mut head = [0u8; FrameHeader::MAX_LEN];
     let n = header.encode(&mut head);
     out.extend_from_slice(&head[..n]);
     let start = out.len();
     out.extend_from_slice(payload);
-    tether_codec::frame::mask::apply_mask(&mut out[start..], MASK, 0);
+    tether_codec::apply_mask(&mut out[start..], MASK, 0);
 }
 
 #[cfg(test)]
@@ -311,8 +300,8 @@ mod tests {
             other => panic!("{other:?}"),
         };
         let mut payload = sent[h.1..].to_vec();
-        tether_codec::frame::mask::apply_mask(&mut payload, MASK, 0);
-        let header = FrameHeader { mask: None, ..h.0 };
+        tether_codec::apply_mask(&mut payload, MASK, 0);
+        let header = FrameHeader::new(h.0.fin(), h.0.opcode(), None, h.0.payload_len());
         let mut head = [0u8; FrameHeader::MAX_LEN];
         let n = header.encode(&mut head);
         let mut out = head[..n].to_vec();

@@ -224,6 +224,7 @@ impl Connection {
     }
 
     /// Fills `out` with the pending pieces in order, for one vectored write; returns how many.
+    #[must_use = "only that many slices of `out` were filled"]
     pub fn pending_output_vectored<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
         self.out.vectored(out)
     }

@@ -101,7 +101,7 @@ impl Connection {
     pub fn send_message(&mut self, msg: &Message) -> Result<(), Error> {
         self.check_open()?;
         let (opcode, payload) = match msg {
-            Message::Text(t) => (Opcode::Text, &t.0),
+            Message::Text(t) => (Opcode::Text, t.shared()),
             Message::Binary(b) => (Opcode::Binary, b),
         };
         if self.role == Role::Client || payload.len() < SHARE_MESSAGE_MIN {

@@ -4,24 +4,74 @@ use super::opcode::Opcode;
 use crate::error::ProtocolError;
 use crate::status::Status;
 
-/// A decoded frame header.
+/// A frame header: decoded from the wire with [`decode`](Self::decode), or built with
+/// [`new`](Self::new) to [`encode`](Self::encode).
+///
+/// A header from `decode` keeps every rule a frame obeys whatever the role (see `decode`);
+/// the fields are read through methods so that no one can break those rules afterwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameHeader {
     /// FIN: this frame ends its message.
-    pub fin: bool,
+    pub(crate) fin: bool,
     /// The RSV1–3 bits, in place (`0x40`, `0x20`, `0x10`).
-    pub rsv: u8,
+    pub(crate) rsv: u8,
     /// The frame's kind.
-    pub opcode: Opcode,
+    pub(crate) opcode: Opcode,
     /// The masking key, present on every client-to-server frame.
-    pub mask: Option<[u8; 4]>,
+    pub(crate) mask: Option<[u8; 4]>,
     /// The payload length in bytes (at most 2^63 - 1).
-    pub payload_len: u64,
+    pub(crate) payload_len: u64,
 }
 
 impl FrameHeader {
     /// The longest header: 2 bytes, 8 of extended length, 4 of mask key.
     pub const MAX_LEN: usize = 14;
+
+    /// A header with no RSV bits; `payload_len` keeps its low 63 bits (the most a frame can
+    /// declare, §5.2).
+    pub fn new(fin: bool, opcode: Opcode, mask: Option<[u8; 4]>, payload_len: u64) -> Self {
+        FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask,
+            payload_len: payload_len & (u64::MAX >> 1),
+        }
+    }
+
+    /// This header with the RSV bits in `rsv & 0x70` set (for a negotiated extension).
+    #[must_use]
+    pub fn with_rsv(self, rsv: u8) -> Self {
+        FrameHeader {
+            rsv: rsv & 0x70,
+            ..self
+        }
+    }
+
+    /// FIN: this frame ends its message.
+    pub fn fin(&self) -> bool {
+        self.fin
+    }
+
+    /// The RSV1–3 bits, in place (`0x40`, `0x20`, `0x10`).
+    pub fn rsv(&self) -> u8 {
+        self.rsv
+    }
+
+    /// The frame's kind.
+    pub fn opcode(&self) -> Opcode {
+        self.opcode
+    }
+
+    /// The masking key, present on every client-to-server frame.
+    pub fn mask(&self) -> Option<[u8; 4]> {
+        self.mask
+    }
+
+    /// The payload length in bytes (at most 2^63 - 1).
+    pub fn payload_len(&self) -> u64 {
+        self.payload_len
+    }
 
     /// Decodes a header from the start of `buf`.
     ///
@@ -98,8 +148,8 @@ impl FrameHeader {
 
     /// Encodes this header into `out` and returns how many bytes it used.
     ///
-    /// The length is always written in its shortest form; lengths over 2^63 - 1 are clamped
-    /// by the type's contract and never produced by this crate.
+    /// The length is always written in its shortest form (no header holds one over 2^63 - 1).
+    #[must_use = "only the first bytes of `out` are the header"]
     pub fn encode(&self, out: &mut [u8; Self::MAX_LEN]) -> usize {
         out[0] = (self.fin as u8) << 7 | (self.rsv & 0x70) | self.opcode as u8;
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };

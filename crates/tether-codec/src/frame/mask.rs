@@ -10,7 +10,7 @@
 /// pieces can be unmasked piece by piece.
 ///
 /// ```
-/// use tether_codec::frame::mask::apply_mask;
+/// use tether_codec::apply_mask;
 /// let key = [0x37, 0xfa, 0x21, 0x3d];
 /// let mut whole = *b"Hello";
 /// apply_mask(&mut whole, key, 0);

@@ -1,4 +1,4 @@
-//! The masking loops of RFC 6455 §5.3 that need `unsafe`: AVX2 builds chosen at run time, and the unmasking copy into spare capacity.
+//! The crate's one `unsafe` module: the masking loops of RFC 6455 §5.3 that need it (AVX2 builds chosen at run time, the unmasking copy into spare capacity), and `Utf8Bytes`, text (§5.6) read as `&str` without checking it again.
 //!
 //! The code is not hand-written SIMD: the same safe loops are compiled a second time with
 //! AVX2 enabled, so LLVM vectorises them 32 bytes wide instead of 16. The unmasking copy also
@@ -7,7 +7,7 @@
 //! every build against the byte loop.
 #![allow(unsafe_code)]
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 /// Whether this CPU runs AVX2 (`std` caches the CPUID answer: one load per call).
 #[inline(always)]
@@ -83,6 +83,64 @@ fn extend_blocks_kernel(dst: &mut BytesMut, src: &[u8], k: [u8; 4]) -> usize {
     whole
 }
 
+/// Bytes that are known to be valid UTF-8: the payload of a text message.
+///
+/// Built only from text that was checked: by [`try_from_bytes`](Self::try_from_bytes), from a
+/// `String` or `&str`, or by the decoder, which checks every byte of a message as it arrives.
+/// So [`as_str`](Self::as_str) does not check again.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
+pub struct Utf8Bytes(Bytes);
+
+impl Utf8Bytes {
+    /// Wraps bytes after checking they are UTF-8.
+    pub fn try_from_bytes(bytes: Bytes) -> Result<Self, std::str::Utf8Error> {
+        std::str::from_utf8(&bytes)?;
+        Ok(Utf8Bytes(bytes))
+    }
+
+    /// Wraps the payload of a text message the decoder has checked: `Utf8Validator` accepted
+    /// every byte of it and its `finish` succeeded. The decoder is the only caller; the fuzz
+    /// targets and the property tests check every text message it produces against `std`.
+    pub(crate) fn validated(bytes: Bytes) -> Self {
+        debug_assert!(std::str::from_utf8(&bytes).is_ok());
+        Utf8Bytes(bytes)
+    }
+
+    /// The text, in O(1).
+    pub fn as_str(&self) -> &str {
+        // SAFETY: every constructor above and below checked that the bytes are UTF-8 (or, for
+        // `validated`, the decoder did), and `Bytes` never changes the bytes it points to.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+
+    /// The raw bytes, without copying.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Gives back the underlying buffer.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// The underlying buffer, to share it (an echo queued by reference).
+    pub(crate) fn shared(&self) -> &Bytes {
+        &self.0
+    }
+}
+
+impl From<String> for Utf8Bytes {
+    fn from(s: String) -> Self {
+        Utf8Bytes(Bytes::from(s))
+    }
+}
+
+impl From<&'static str> for Utf8Bytes {
+    fn from(s: &'static str) -> Self {
+        Utf8Bytes(Bytes::from_static(s.as_bytes()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::mask::{apply_mask_reference, extend_unmasked};
@@ -133,6 +191,24 @@ mod tests {
                 apply_mask_reference(&mut slow, key, offset);
                 assert_eq!(&all[..], &slow[..], "len {len} offset {offset}");
             }
+        }
+    }
+
+    #[test]
+    fn utf8_bytes_read_back_what_was_checked() {
+        let samples = ["", "ascii", "κόσμε", "𝄞 and 😀"];
+        for t in samples {
+            let via_bytes = Utf8Bytes::try_from_bytes(Bytes::from(t)).unwrap();
+            let via_string = Utf8Bytes::from(t.to_string());
+            let via_static = Utf8Bytes::from(t);
+            let via_decoder = Utf8Bytes::validated(Bytes::from(t));
+            for u in [via_bytes, via_string, via_static, via_decoder] {
+                assert_eq!(u.as_str(), t);
+                assert_eq!(u.as_str().as_bytes().as_ptr(), u.as_bytes().as_ptr());
+            }
+        }
+        for bad in [&[0xFF][..], &[b'a', 0xCE], &[0xED, 0xA0, 0x80]] {
+            assert!(Utf8Bytes::try_from_bytes(Bytes::copy_from_slice(bad)).is_err());
         }
     }
 }

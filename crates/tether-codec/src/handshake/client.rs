@@ -27,6 +27,7 @@ pub struct ClientRequest<'a> {
 
 /// A client handshake in progress: remembers the key and offers to check the response.
 #[derive(Debug, Clone)]
+#[must_use = "the handshake is needed to check the server's response"]
 pub struct ClientHandshake {
     accept: AcceptKey,
     subprotocols: Vec<String>,

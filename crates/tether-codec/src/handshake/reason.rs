@@ -10,6 +10,7 @@
 /// assert_eq!(reason_phrase(505), Some("HTTP Version Not Supported"));
 /// assert_eq!(reason_phrase(499), None);
 /// ```
+#[must_use]
 pub fn reason_phrase(status: u16) -> Option<&'static str> {
     Some(match status {
         100 => "Continue",
@@ -85,6 +86,7 @@ pub fn reason_phrase(status: u16) -> Option<&'static str> {
 /// assert!(status_has_body(404));
 /// assert!(!status_has_body(101) && !status_has_body(204) && !status_has_body(304));
 /// ```
+#[must_use]
 pub fn status_has_body(status: u16) -> bool {
     !matches!(status, 100..=199 | 204 | 304)
 }

@@ -21,6 +21,7 @@ use crate::error::{HandshakeError, UsageError};
 /// assert!(out.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
 /// ```
 #[derive(Debug, Clone, Copy)]
+#[must_use = "a response does nothing until it is written"]
 pub struct AcceptResponse<'a> {
     key: AcceptKey,
     subprotocol: Option<&'a str>,
