@@ -14,10 +14,11 @@ use crate::error::UsageError;
 ///   being reassembled, at most `max_message_size`. Both grow with the bytes that arrive
 ///   (by doubling, never past what was declared): a header's claim alone costs at most
 ///   64 KiB. See [`Connection::buffered_capacity`](crate::Connection::buffered_capacity).
-/// - Output: at most `max_output_buffer` of queued frames, plus one Close frame.
+/// - Output: under `max_output_buffer`, plus the last message queued (the largest you send),
+///   a pong and one Close frame.
 ///
-/// With the defaults that is 1 MiB + 1 MiB in and 16 MiB out per connection, reached only
-/// by a peer that sends that much (in) or stops reading (out).
+/// With the defaults that is 1 MiB + 1 MiB in and 16 MiB plus a message out per connection,
+/// reached only by a peer that sends that much (in) or stops reading (out).
 ///
 /// ```
 /// let mut cfg = tether_codec::Config::default();
@@ -43,13 +44,14 @@ pub struct Config {
     /// push need far less. A fragmented message is reassembled in a buffer of its own, so
     /// this adds to `max_frame_size` in the input memory one connection can hold.
     pub max_message_size: usize,
-    /// Most bytes of output that may wait to be written, in bytes. Default 16 MiB. A send that
-    /// would pass it fails with [`CapacityError::OutputFull`](crate::CapacityError::OutputFull)
-    /// and queues nothing (write, then retry, or close the peer that does not read); it must
-    /// therefore exceed the largest message you send. Automatic pongs are coalesced (an
-    /// unwritten pong is replaced by the answer to the latest ping, RFC 6455 §5.5.3); a ping
-    /// whose pong still does not fit fails the connection with 1008. A Close frame is always
-    /// queued, and there is only ever one.
+    /// Output waiting to be written, in bytes, past which nothing more is queued. Default
+    /// 16 MiB. A send while this much waits fails with
+    /// [`CapacityError::OutputFull`](crate::CapacityError::OutputFull) and queues nothing
+    /// (write, then retry, or close the peer that does not read); below it any one message may
+    /// be queued, so a message larger than the cap can still be sent. Automatic pongs are
+    /// coalesced (an unwritten pong is replaced by the answer to the latest ping, RFC 6455
+    /// §5.5.3); a ping that needs an answer while the output is still at the cap fails the
+    /// connection with 1008. A Close frame is always queued, and there is only ever one.
     pub max_output_buffer: usize,
     /// Answer every ping with a pong automatically (RFC 6455 §5.5.2). Default `true`.
     pub auto_pong: bool,

@@ -886,33 +886,33 @@ mod output_cap {
     #[test]
     fn sends_past_the_cap_fail_and_queue_nothing() {
         let mut s = capped(1024);
-        s.send(Outgoing::Binary(&[0; 1000])).unwrap();
+        // Below the cap any one message goes, even one larger than the cap.
+        s.send(Outgoing::Binary(&[0; 1100])).unwrap();
         let before = s.pending_output().to_vec();
         let big = Message::Binary(Bytes::from(vec![0u8; 9000]));
         let encoded = EncodedFrame::server(Outgoing::Binary(&[0; 30])).unwrap();
         assert_eq!(s.send(Outgoing::Binary(&[0; 30])), Err(full()));
-        assert_eq!(
-            s.send(Outgoing::Ping(b"p".repeat(30).as_slice())),
-            Err(full())
-        );
-        assert_eq!(
-            s.send_fragment(Opcode::Text, b"x".repeat(30).as_slice(), false),
-            Err(full())
-        );
+        assert_eq!(s.send(Outgoing::Ping(b"p")), Err(full()));
+        assert_eq!(s.send_fragment(Opcode::Text, b"x", false), Err(full()));
         assert_eq!(s.send_message(&big), Err(full()));
         assert_eq!(s.send_encoded(&encoded), Err(full()));
         assert_eq!(s.pending_output(), &before[..]);
-        // What fits still goes; a fragment refused can be sent again once there is room.
-        s.send(Outgoing::Binary(&[0; 10])).unwrap();
-        let n = s.pending_output_len();
-        s.consume_output(n);
-        s.send_fragment(Opcode::Text, b"x".repeat(30).as_slice(), false)
-            .unwrap();
-        s.send_fragment(Opcode::Continuation, b"y", true).unwrap();
-        // A Close is always queued, even past the cap.
-        s.send(Outgoing::Binary(&[0; 980])).unwrap();
+        // Once written below the cap, sends go again; a refused fragment can be sent again.
+        s.consume_output(90); // 1014 left
+        s.send_fragment(Opcode::Text, b"x", false).unwrap(); // 1017
+        s.send_fragment(Opcode::Continuation, &[b'-'; 10], false)
+            .unwrap(); // 1029
+        assert_eq!(
+            s.send_fragment(Opcode::Continuation, b"y", true),
+            Err(full())
+        );
+        s.consume_output(100); // 929
+        s.send_fragment(Opcode::Continuation, b"y", true).unwrap(); // 932
+        s.send(Outgoing::Binary(&[0; 100])).unwrap(); // 1034
+                                                      // A Close is always queued, even at the cap.
+        assert_eq!(s.send(Outgoing::Binary(&[0; 1])), Err(full()));
         s.close(CloseCode::NORMAL, "bye").unwrap();
-        assert!(s.pending_output_len() > 1024);
+        assert_eq!(s.pending_output_len(), 1034 + 7);
         assert_eq!(full().close_code(), Some(CloseCode::POLICY));
     }
 
@@ -955,11 +955,11 @@ mod output_cap {
     #[test]
     fn a_ping_that_cannot_be_answered_fails_with_1008() {
         let mut s = capped(1024);
-        s.send(Outgoing::Binary(&[0; 1000])).unwrap();
+        s.send(Outgoing::Binary(&[0; 1020])).unwrap();
         s.receive(&masked(0x89, &[7; 100], [1, 2, 3, 4])).unwrap();
         assert_eq!(s.poll_event(), Some(Err(full())));
         assert_eq!(s.state(), State::Closed);
-        let close = &s.pending_output()[4 + 1000..]; // after the queued message
+        let close = &s.pending_output()[4 + 1020..]; // after the queued message
         assert_eq!((close[0], &close[2..4]), (0x88, &[0x03, 0xF0][..])); // 1008
         assert_eq!(s.poll_event(), None);
     }

@@ -231,8 +231,9 @@ impl Connection {
                     let f = self.start_frame(header, header_len)?;
                     self.frame = Some(f);
                     let whole = header_len + f.payload_len;
-                    self.rbuf
-                        .reserve(whole.saturating_sub(self.rbuf.len()).min(STEP));
+                    // The header is in `rbuf` too: a 64 KiB frame still takes one step.
+                    let step = whole.min(STEP + FrameHeader::MAX_LEN);
+                    self.rbuf.reserve(step.saturating_sub(self.rbuf.len()));
                     f
                 }
             },

@@ -107,7 +107,7 @@ impl OutputQueue {
     /// Queues an automatic pong. A pong still wholly unwritten is replaced by this one
     /// (RFC 6455 §5.5.3 lets only the most recent ping be answered): in place when both are
     /// the same size, else by cutting it off the end if nothing was queued after it. Returns
-    /// false, queuing nothing, if the output would then pass `max`.
+    /// false, queuing nothing, if the output is still at `max` without the old pong.
     pub(super) fn push_pong(
         &mut self,
         head: &[u8],
@@ -132,7 +132,7 @@ impl OutputQueue {
             _ => None,
         };
         let freed = tail.map_or(0, |at| self.wbuf.len() - at);
-        if self.len() - freed + len > max {
+        if self.len() - freed >= max {
             return false;
         }
         if let Some(at) = tail {

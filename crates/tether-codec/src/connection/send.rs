@@ -4,7 +4,7 @@ use super::{Connection, Role, State};
 use crate::close::{self, CloseCode};
 use crate::encoded::EncodedFrame;
 use crate::error::{CapacityError, Error, UsageError};
-use crate::frame::header::{encode_header, header_len};
+use crate::frame::header::encode_header;
 use crate::frame::opcode::Opcode;
 use crate::message::{Message, Outgoing};
 use crate::utf8::Utf8Validator;
@@ -85,7 +85,7 @@ impl Connection {
         if self.out_fragment.is_some() {
             return Err(UsageError::FragmentOrder.into());
         }
-        self.check_room(frame.as_bytes().len())?;
+        self.check_room()?;
         if frame.as_bytes().len() >= SHARE_MIN {
             self.out.push_shared(frame.shared());
         } else {
@@ -112,7 +112,7 @@ impl Connection {
             return Err(UsageError::FragmentOrder.into());
         }
         let (head, n) = encode_header(true, opcode, None, payload.len());
-        self.check_room(n + payload.len())?;
+        self.check_room()?;
         self.out.extend(&head[..n]);
         self.out.push_shared(payload.clone());
         Ok(())
@@ -139,25 +139,25 @@ impl Connection {
         self.write_frame(opcode, true, payload)
     }
 
-    /// Fails unless `bytes` more fit under `Config::max_output_buffer`.
-    fn check_room(&self, bytes: usize) -> Result<(), Error> {
-        if self.out.len().saturating_add(bytes) > self.config.max_output_buffer {
+    /// Fails while the output is at `Config::max_output_buffer`; below it, one more frame or
+    /// message of any size may be queued.
+    fn check_room(&self) -> Result<(), Error> {
+        if self.out.len() >= self.config.max_output_buffer {
             return Err(CapacityError::OutputFull.into());
         }
         Ok(())
     }
 
     /// Appends one frame to the output, masking it in the client role. Every frame but the
-    /// Close (there is only ever one) must fit under `Config::max_output_buffer`.
+    /// Close (there is only ever one) needs the output below `Config::max_output_buffer`.
     pub(super) fn write_frame(
         &mut self,
         opcode: Opcode,
         fin: bool,
         payload: &[u8],
     ) -> Result<(), Error> {
-        let masked = self.role == Role::Client;
         if opcode != Opcode::Close {
-            self.check_room(header_len(payload.len() as u64, masked) + payload.len())?;
+            self.check_room()?;
         }
         let mask = self.mask_key()?;
         let (head, n) = encode_header(fin, opcode, mask, payload.len());

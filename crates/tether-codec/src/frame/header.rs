@@ -175,18 +175,13 @@ impl FrameHeader {
 
     /// The header length this frame encodes to.
     pub fn encoded_len(&self) -> usize {
-        header_len(self.payload_len, self.mask.is_some())
+        let ext = match self.payload_len {
+            0..=125 => 0,
+            126..=0xFFFF => 2,
+            _ => 8,
+        };
+        2 + ext + if self.mask.is_some() { 4 } else { 0 }
     }
-}
-
-/// The length of a header for a payload of `len` bytes.
-pub(crate) fn header_len(len: u64, masked: bool) -> usize {
-    let ext = match len {
-        0..=125 => 0,
-        126..=0xFFFF => 2,
-        _ => 8,
-    };
-    2 + ext + if masked { 4 } else { 0 }
 }
 
 /// A frame header for a payload of `len` bytes, in a stack array, and its length.
