@@ -42,7 +42,8 @@ pub enum State {
 pub enum Event {
     /// A complete data message.
     Message(Message),
-    /// A ping; with `Config::auto_pong` its pong is already queued.
+    /// A ping; with `Config::auto_pong` its pong is already queued (in place of an earlier
+    /// pong not yet written, §5.5.3).
     Ping(Bytes),
     /// A pong (solicited or not).
     Pong(Bytes),

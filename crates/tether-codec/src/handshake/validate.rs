@@ -19,8 +19,8 @@ pub fn validate_request(req: &Request<'_>) -> Result<AcceptKey, HandshakeError> 
         return Err(HandshakeError::HttpVersion);
     }
     // Bytes after the head are frames: a body would be read as them (RFC 9112 §6.3).
-    let empty = |v: &[u8]| !v.is_empty() && v.iter().all(|&b| b == b'0');
-    if !req.header_all("content-length").all(empty)
+    let zero = |v: &[u8]| !v.is_empty() && v.iter().all(|&b| b == b'0');
+    if !req.header_all("content-length").all(zero)
         || req.header_all("transfer-encoding").next().is_some()
     {
         return Err(HandshakeError::RequestBody);
