@@ -225,3 +225,16 @@ pub fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
     v.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
     v
 }
+
+/// Reads until `end` has been seen (or the server closes, or 5 s pass).
+pub fn read_to_close_or(s: &mut TcpStream, end: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !out.windows(end.len()).any(|w| w == end) {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    out
+}

@@ -123,7 +123,7 @@ impl Conn {
     /// Memory this connection holds for buffered input and pending output: what
     /// `max_buffered_bytes` bounds over the process.
     pub(crate) fn buffered(&self) -> usize {
-        self.head.capacity() + self.pending() + self.codec.buffered_input()
+        self.head.capacity() + self.pending() + self.codec.buffered_capacity()
     }
 
     /// Writes pending HTTP bytes, then pending frames, until done or the socket is full;
@@ -188,20 +188,16 @@ impl Conn {
     }
 }
 
-/// Whether a response with `status` may carry a body (not 1xx, 204 or 304; RFC 9110 §6.4.1).
-pub(crate) fn status_has_body(status: u16) -> bool {
-    (200..=599).contains(&status) && status != 204 && status != 304
+/// Whether a plain HTTP answer may have `status`: a final status (200–599) that carries a
+/// body (not 204 or 304; RFC 9110 §6.4.1). The server never sends 1xx but the 101.
+pub(crate) fn final_status_with_body(status: u16) -> bool {
+    (200..=599).contains(&status) && tether_codec::handshake::status_has_body(status)
 }
 
-/// A plain HTTP response with a body (the server's own answers: 503, pages).
+/// A plain HTTP response with a body (the server's own answers: 503, pages), its reason
+/// phrase from the codec's one table.
 pub(crate) fn http_response(status: u16, content_type: &str, body: &[u8], out: &mut Vec<u8>) {
-    let reason = match status {
-        200 => "OK",
-        404 => "Not Found",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Status",
-    };
+    let reason = tether_codec::handshake::reason_phrase(status).unwrap_or("");
     let head = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()

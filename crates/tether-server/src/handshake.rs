@@ -8,7 +8,7 @@ use tether_codec::handshake::{
 };
 use tether_codec::{CloseCode, Status};
 
-use crate::conn::{http_response, status_has_body, Phase};
+use crate::conn::{final_status_with_body, http_response, Phase};
 use crate::handler::{Handler, Upgrade, UpgradeRequest};
 use crate::id::ConnId;
 use crate::worker::Worker;
@@ -91,7 +91,7 @@ impl<H: Handler> Worker<H> {
                 return;
             };
             let status = match answer {
-                Some(Some(resp)) if status_has_body(resp.status) => {
+                Some(Some(resp)) if final_status_with_body(resp.status) => {
                     http_response(
                         resp.status,
                         resp.content_type,
@@ -102,7 +102,7 @@ impl<H: Handler> Worker<H> {
                 }
                 Some(Some(resp)) => {
                     log::error!(
-                        "on_http answered {} for {}: a status that carries no body; sent 500",
+                        "on_http answered {} for {}: not a final status with a body; sent 500",
                         resp.status,
                         req.target
                     );

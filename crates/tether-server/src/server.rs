@@ -67,6 +67,10 @@ impl Server {
         F: Fn(usize) -> H,
     {
         config.validate().map_err(ServerError::Config)?;
+        let mut config = config;
+        // The server's slow-consumer cap is the one in charge; the codec's own must not bite first.
+        config.codec.max_output_buffer =
+            config.codec.max_output_buffer.max(config.max_output_buffer);
         let config = Arc::new(config);
         let first = listen(addr)?;
         let addr = first
