@@ -112,15 +112,9 @@ fn a_header_claiming_16_mib_holds_one_bounded_step() {
     frame.extend_from_slice(&[0, 0, 0, 0, 1, 2, 3]);
     s.write_all(&frame).unwrap();
     // The header alone used to reserve the whole 16 MiB it claims.
-    let held = |t: &str| -> f64 {
-        t.lines()
-            .find_map(|l| l.strip_prefix("tether_buffered_bytes ")?.parse().ok())
-            .unwrap_or(0.0)
-    };
-    assert!(wait_until(std::time::Duration::from_secs(2), || held(
-        &server.handle.metrics_text()
-    ) > 0.0));
-    let bytes = held(&server.handle.metrics_text());
+    let held = || metric(&server.handle.metrics_text(), "tether_buffered_bytes");
+    assert!(wait_until(std::time::Duration::from_secs(2), || held() > 0.0));
+    let bytes = held();
     assert!(
         bytes <= (128 * 1024) as f64,
         "{bytes} bytes held for 3 bytes of payload"

@@ -166,12 +166,6 @@ fn close_code(c: &mut Client) -> CloseCode {
     }
 }
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
-}
-
 #[test]
 fn a_panic_in_any_callback_costs_one_connection_at_most() {
     // One worker: every panic below lands on the loop that must keep serving.

@@ -238,3 +238,10 @@ pub fn read_to_close_or(s: &mut TcpStream, end: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// The value of an unlabelled metric in Prometheus text (0 when absent).
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
