@@ -917,38 +917,54 @@ mod output_cap {
     }
 
     #[test]
-    fn unwritten_pongs_are_replaced_by_the_latest() {
-        let mut s = capped(4096);
+    fn every_ping_gets_its_pong_while_the_peer_reads() {
+        // Autobahn 2.10: ten pings in one read, ten pongs with their payloads, in order.
+        let mut s = capped(1 << 20);
         let k = [1, 2, 3, 4];
-        // Same size, then a longer one: the one pong queued answers the most recent ping.
+        let pings: Vec<u8> = (0..10u8)
+            .flat_map(|i| masked(0x89, &[b'p', i], k))
+            .collect();
+        assert_eq!(events(&mut s, &pings).len(), 10);
+        let want: Vec<u8> = (0..10u8).flat_map(|i| [0x8A, 0x02, b'p', i]).collect();
+        assert_eq!(s.pending_output(), &want[..]);
+    }
+
+    #[test]
+    fn unwritten_pongs_are_replaced_by_the_latest_once_output_backs_up() {
+        let mut s = capped(1 << 20);
+        let k = [1, 2, 3, 4];
+        // The peer has not read 4 KiB: from here on one unwritten pong answers the latest ping.
+        s.send(Outgoing::Binary(&[0; 4096])).unwrap();
+        let base = s.pending_output_len();
         let mut pings = masked(0x89, b"a", k);
         pings.extend(masked(0x89, b"b", k));
         pings.extend(masked(0x89, b"cc", k));
         let ev = events(&mut s, &pings);
         assert_eq!(ev.len(), 3, "every ping is still reported: {ev:?}");
-        assert_eq!(s.pending_output(), &[0x8A, 0x02, b'c', b'c']);
+        assert_eq!(&s.pending_output()[base..], &[0x8A, 0x02, b'c', b'c']);
         // With a message queued after it, a pong of the same size is replaced in place.
         s.send(Outgoing::Text("hi")).unwrap();
         let ev = events(&mut s, &masked(0x89, b"dd", k));
         assert_eq!(ev, [Ok(Event::Ping(Bytes::from_static(b"dd")))]);
         assert_eq!(
-            s.pending_output(),
+            &s.pending_output()[base..],
             &[0x8A, 0x02, b'd', b'd', 0x81, 0x02, b'h', b'i']
-        );
-        // Once written, a pong is not touched: the next ping gets a pong of its own.
-        s.consume_output(2);
-        let _ = events(&mut s, &masked(0x89, b"ee", k));
-        assert_eq!(
-            s.pending_output(),
-            &[b'd', b'd', 0x81, 0x02, b'h', b'i', 0x8A, 0x02, b'e', b'e']
         );
         // A flood of pings from a peer that never reads holds one pong.
         let flood: Vec<u8> = (0..2000u32)
             .flat_map(|i| masked(0x89, &i.to_be_bytes(), k))
             .collect();
         let _ = events(&mut s, &flood);
-        assert_eq!(s.pending_output_len(), 6 + 6);
-        assert_eq!(&s.pending_output()[6..], &[0x8A, 0x04, 0, 0, 0x07, 0xCF]); // 1999
+        assert_eq!(s.pending_output_len(), base + 4 + 4 + 6);
+        assert_eq!(
+            &s.pending_output()[base + 8..],
+            &[0x8A, 0x04, 0, 0, 0x07, 0xCF]
+        ); // 1999
+           // Once the peer reads past it, a pong is not touched: the next ping gets its own.
+        let n = s.pending_output_len();
+        s.consume_output(n - 2);
+        let _ = events(&mut s, &masked(0x89, b"ee", k));
+        assert_eq!(s.pending_output(), &[0x07, 0xCF, 0x8A, 0x02, b'e', b'e']);
         assert_eq!(s.state(), State::Open);
     }
 

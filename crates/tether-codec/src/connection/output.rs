@@ -5,6 +5,10 @@ use std::collections::VecDeque;
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::RETAIN;
+
+/// Pending output from which an unwritten automatic pong is replaced rather than followed by
+/// another: a peer that pings without reading holds about this much, not one pong per ping.
+pub(super) const PONG_COALESCE_AT: usize = 4096;
 use crate::frame::mask::apply_mask;
 
 /// The frames waiting to be written, in order: pieces shared with other owners (broadcast
@@ -104,10 +108,12 @@ impl OutputQueue {
         self.big |= self.wbuf.len() > RETAIN;
     }
 
-    /// Queues an automatic pong. A pong still wholly unwritten is replaced by this one
-    /// (RFC 6455 §5.5.3 lets only the most recent ping be answered): in place when both are
-    /// the same size, else by cutting it off the end if nothing was queued after it. Returns
-    /// false, queuing nothing, if the output is still at `max` without the old pong.
+    /// Queues an automatic pong. Once [`PONG_COALESCE_AT`] bytes wait (the peer is not
+    /// reading), a pong still wholly unwritten is replaced by this one (RFC 6455 §5.5.3 lets
+    /// only the most recent ping be answered): in place when both are the same size, else by
+    /// cutting it off the end if nothing was queued after it. Below that every ping gets its
+    /// own pong, as peers expect (Autobahn 2.10). Returns false, queuing nothing, if the
+    /// output is still at `max` without the old pong.
     pub(super) fn push_pong(
         &mut self,
         head: &[u8],
@@ -119,6 +125,7 @@ impl OutputQueue {
         let (at, old) = (self.pong_at, usize::from(self.pong_len));
         let tail = match old {
             0 => None,
+            _ if self.len() < PONG_COALESCE_AT => None,
             _ if old == len => {
                 let frame = &mut self.wbuf[at..at + len];
                 frame[..head.len()].copy_from_slice(head);
