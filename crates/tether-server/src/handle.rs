@@ -5,19 +5,12 @@ use std::sync::Arc;
 
 use tether_codec::{CloseCode, EncodedFrame, Outgoing};
 
+#[cfg(doc)]
+use crate::broker::Broker;
+
 use crate::error::SendError;
 use crate::id::ConnId;
 use crate::shared::{Command, Shared};
-
-/// Carries room messages between server instances (e.g. over Redis pub/sub).
-///
-/// The server calls [`publish`](Broker::publish) for every [`Ctx::publish`](crate::Ctx::publish)
-/// made on this instance, after delivering it locally. A broker delivers what other instances
-/// published with [`ServerHandle::deliver`]. Applications do not change when one is plugged in.
-pub trait Broker: Send + Sync + 'static {
-    /// Forward a message published to `room` on this instance to the other instances.
-    fn publish(&self, room: &str, frame: &EncodedFrame);
-}
 
 /// Controls a running server from any thread: push messages, publish to rooms, shut down.
 ///

@@ -32,6 +32,7 @@
 //! | `conn.rs`, `slab.rs`, `id.rs`, `rooms.rs`, `timers.rs` | its parts |
 //! | `handler.rs`, `ctx.rs`, `handle.rs` | what applications see |
 //! | `shared.rs`, `metrics.rs`, `log_limit.rs` | what the threads share |
+//! | `broker.rs` | the seam to other server instances |
 //!
 //! # Writing an application
 //! Implement [`Handler`] (one instance per worker) and act through [`Ctx`]; push from other
@@ -40,6 +41,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod accept;
+mod broker;
 mod config;
 mod conn;
 mod core;
@@ -60,10 +62,11 @@ mod timeouts;
 mod timers;
 mod worker;
 
+pub use broker::Broker;
 pub use config::ServerConfig;
 pub use ctx::Ctx;
 pub use error::{SendError, ServerError};
-pub use handle::{Broker, ServerHandle};
+pub use handle::ServerHandle;
 pub use handler::{Handler, HttpResponse, Upgrade, UpgradeRequest};
 pub use id::{ConnId, TimerId};
 pub use log_limit::LogLimit;

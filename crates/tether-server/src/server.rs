@@ -10,9 +10,10 @@ use mio::net::TcpListener;
 use mio::{Poll, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::broker::Broker;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
-use crate::handle::{Broker, ServerHandle};
+use crate::handle::ServerHandle;
 use crate::handler::Handler;
 use crate::metrics::{Endpoint, Metrics};
 use crate::shared::{Shared, WorkerLink};

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use tether_codec::{CloseCode, EncodedFrame};
 
+use crate::broker::Broker;
 use crate::error::SendError;
-use crate::handle::Broker;
 use crate::id::ConnId;
 use crate::metrics::Metrics;
 
