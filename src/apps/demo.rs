@@ -17,9 +17,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_codec::{CloseCode, Message};
 use tether_server::{
-    ConnId, Ctx, Handler, HttpResponse, Server, ServerConfig, ServerError, Upgrade, UpgradeRequest,
+    CloseCode, ConnId, Ctx, Handler, HttpResponse, Message, Server, ServerConfig, ServerError,
+    Upgrade, UpgradeRequest,
 };
 
 use super::access::Access;

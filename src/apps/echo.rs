@@ -1,7 +1,6 @@
 //! `echo`: every text and binary message goes back to its sender as received (what the Autobahn TestSuite drives, RFC 6455 §5.6).
 
-use tether_codec::Message;
-use tether_server::{ConnId, Ctx, Handler};
+use tether_server::{ConnId, Ctx, Handler, Message};
 
 /// The echo application.
 #[derive(Debug, Default, Clone, Copy)]

@@ -1,7 +1,6 @@
 //! `hello`: answers each text message with `"hello " + data`, like the Workerman example (RFC 6455 §5.6 text messages).
 
-use tether_codec::{Message, Outgoing};
-use tether_server::{ConnId, Ctx, Handler};
+use tether_server::{ConnId, Ctx, Handler, Message, Outgoing};
 
 /// The hello application.
 #[derive(Debug, Default, Clone, Copy)]

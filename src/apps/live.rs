@@ -29,11 +29,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use tether_codec::{Message, Outgoing};
-use tether_server::{ConnId, Ctx, ServerHandle};
+use tether_server::{ConnId, Ctx, LogLimit, Message, Outgoing, ServerHandle};
 
 use super::excerpt;
-use tether_server::LogLimit;
 
 /// Longest id (`room_id`, `from_uid`, …), in characters.
 pub const MAX_ID_CHARS: usize = 64;

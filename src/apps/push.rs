@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use tether_codec::{EncodedFrame, Message, Outgoing};
-use tether_server::{ConnId, Ctx};
+use tether_server::{ConnId, Ctx, EncodedFrame, Message, Outgoing};
 
 use super::excerpt;
 

@@ -8,8 +8,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use tether_codec::{Message, Outgoing};
-use tether_server::{ConnId, Ctx, TimerId};
+use tether_server::{ConnId, Ctx, Message, Outgoing, TimerId};
 
 /// How many amounts one quote holds.
 pub const QUOTE_LEN: usize = 6;
