@@ -1,4 +1,4 @@
-//! `/live`: the live-room protocol (JSON text frames keyed by `msg_type`) and the room state all workers share: members, online and follow counts, comment history.
+//! `/live`: the live-room handler: the greeting, the dispatch of each JSON request by its `msg_type`, and the room events it publishes (request fields in `fields`, the shared room state in `state`).
 //!
 //! The protocol is documented as a table in `docs/live-protocol.md`. In short: the server
 //! greets with `init`; a client `join`s a room, then sends `message` (comments), `subscribe`
@@ -23,24 +23,19 @@
 //! events after the snapshot in its reply: none twice, none missed, counts never going back.
 //! (A direct local write would overtake events another worker had already queued.)
 
-use std::collections::{HashMap, HashSet, VecDeque};
+mod fields;
+mod state;
+
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use tether_server::{ConnId, Ctx, LogLimit, Message, Outgoing, ServerHandle};
 
 use super::excerpt;
-
-/// Longest id (`room_id`, `from_uid`, …), in characters.
-pub const MAX_ID_CHARS: usize = 64;
-/// Longest `from_name`, in characters.
-pub const MAX_NAME_CHARS: usize = 32;
-/// Longest `goods_name`, in characters.
-pub const MAX_GOODS_NAME_CHARS: usize = 64;
-/// Longest `default_image` URL, in characters.
-pub const MAX_IMAGE_CHARS: usize = 1024;
+use fields::{checked_goods_name, flag, price, shelf_status, text, Fields};
+pub use fields::{Id, MAX_GOODS_NAME_CHARS, MAX_ID_CHARS, MAX_IMAGE_CHARS, MAX_NAME_CHARS};
+use state::{Comment, Member, State};
 
 /// The live-room limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,176 +51,6 @@ impl Default for LiveConfig {
         LiveConfig {
             history_len: 50,
             max_comment_chars: 200,
-        }
-    }
-}
-
-/// An id that arrives as a JSON string or integer; kept as its text (`1001` → `"1001"`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Id(String);
-
-impl Id {
-    /// Reads an id from a JSON value: a non-empty string (trimmed) or an integer, at most
-    /// [`MAX_ID_CHARS`] characters.
-    pub fn from_value(v: &Value) -> Result<Id, &'static str> {
-        let text = match v {
-            Value::String(s) => s.trim().to_owned(),
-            Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
-            _ => return Err("must be a string or an integer"),
-        };
-        if text.is_empty() {
-            return Err("must not be empty");
-        }
-        if text.chars().count() > MAX_ID_CHARS {
-            return Err("is too long");
-        }
-        Ok(Id(text))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Serialize for Id {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-/// A flag: `true`/`false`, `1`/`0`, or `"true"`/`"false"`/`"1"`/`"0"`.
-fn flag(v: &Value) -> Result<bool, &'static str> {
-    match v {
-        Value::Bool(b) => Ok(*b),
-        Value::Number(n) if n.as_u64() == Some(0) => Ok(false),
-        Value::Number(n) if n.as_u64() == Some(1) => Ok(true),
-        Value::String(s) if s == "true" || s == "1" => Ok(true),
-        Value::String(s) if s == "false" || s == "0" => Ok(false),
-        _ => Err("must be true or false"),
-    }
-}
-
-/// Text.
-fn text(v: &Value) -> Result<String, &'static str> {
-    v.as_str().map(str::to_owned).ok_or("must be a string")
-}
-
-/// A shelf status: `"on"`/`"off"` (also `1`/`0`, `true`/`false`); `true` is on.
-fn shelf_status(v: &Value) -> Result<bool, &'static str> {
-    match v {
-        Value::String(s) if s == "on" || s == "1" => Ok(true),
-        Value::String(s) if s == "off" || s == "0" => Ok(false),
-        Value::Bool(b) => Ok(*b),
-        Value::Number(n) if n.as_u64() == Some(1) => Ok(true),
-        Value::Number(n) if n.as_u64() == Some(0) => Ok(false),
-        _ => Err("must be \"on\" or \"off\""),
-    }
-}
-
-/// A price: a non-negative number, or a string of at most 32 characters (`"99.00"`); sent
-/// back as it came.
-fn price(v: &Value) -> Result<Value, &'static str> {
-    match v {
-        Value::Number(n) if n.as_f64().is_some_and(|f| f >= 0.0) => Ok(v.clone()),
-        Value::String(s) if !s.trim().is_empty() && s.chars().count() <= 32 => Ok(v.clone()),
-        _ => Err("must be a non-negative number or a short string"),
-    }
-}
-
-/// A request's fields, read one by one so that every error names its field.
-struct Fields<'a> {
-    msg_type: &'static str,
-    obj: &'a Map<String, Value>,
-}
-
-impl Fields<'_> {
-    /// A field that must be there (and not `null`).
-    fn required<T>(
-        &self,
-        name: &str,
-        read: impl Fn(&Value) -> Result<T, &'static str>,
-    ) -> Result<T, String> {
-        self.optional(name, read)?
-            .ok_or_else(|| format!("bad {}: {name} is required", self.msg_type))
-    }
-
-    /// A field that may be missing or `null`.
-    fn optional<T>(
-        &self,
-        name: &str,
-        read: impl Fn(&Value) -> Result<T, &'static str>,
-    ) -> Result<Option<T>, String> {
-        match self.obj.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => read(v)
-                .map(Some)
-                .map_err(|e| format!("bad {}: {name} {e}", self.msg_type)),
-        }
-    }
-}
-
-/// A comment as kept in a room's history and sent in `message_list`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-struct Comment {
-    name: String,
-    content: String,
-}
-
-/// One room: its counts and its recent comments.
-#[derive(Debug, Default)]
-struct Room {
-    online: usize,
-    /// Follows this room has counted, including those of connections since closed.
-    subscribe_num: u64,
-    /// The open connections that follow this room: each is counted once, whether or not it
-    /// is still a member (leaving and joining again does not let it follow twice).
-    followers: HashSet<ConnId>,
-    history: VecDeque<Comment>,
-}
-
-/// What a joined connection said about itself.
-#[derive(Debug, Clone)]
-struct Member {
-    room: Id,
-    live_id: Option<Id>,
-    uid: Id,
-    name: String,
-    is_anchor: bool,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    rooms: HashMap<Id, Room>,
-    members: HashMap<ConnId, Member>,
-    /// The live rooms each open connection follows: the reverse of [`Room::followers`], so
-    /// that a closing connection or a closing room forgets its follows in time proportional
-    /// to them (memory stays bounded by open connections and live rooms).
-    follows: HashMap<ConnId, HashSet<Id>>,
-}
-
-impl State {
-    /// Forgets the follows of a closed connection (the counts they made stay).
-    fn forget_follower(&mut self, conn: ConnId) {
-        for id in self.follows.remove(&conn).unwrap_or_default() {
-            if let Some(room) = self.rooms.get_mut(&id) {
-                room.followers.remove(&conn);
-            }
-        }
-    }
-
-    /// Removes an empty room, and its followers' memory of it.
-    fn remove_room(&mut self, id: &Id) {
-        let Some(room) = self.rooms.remove(id) else {
-            return;
-        };
-        for conn in room.followers {
-            if let Some(ids) = self.follows.get_mut(&conn) {
-                ids.remove(id);
-                if ids.is_empty() {
-                    self.follows.remove(&conn);
-                }
-            }
         }
     }
 }
@@ -534,19 +359,6 @@ fn leave(st: &mut State, ctx: &mut Ctx<'_>, conn: ConnId, connected: bool) -> bo
     true
 }
 
-fn checked_goods_name(name: &str) -> Result<&str, String> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err("goods_name must not be empty".into());
-    }
-    if name.chars().count() > MAX_GOODS_NAME_CHARS {
-        return Err(format!(
-            "goods_name is longer than {MAX_GOODS_NAME_CHARS} characters"
-        ));
-    }
-    Ok(name)
-}
-
 /// The server room (see [`Ctx::join`]) of a live room.
 fn room_key(room: &Id) -> String {
     format!("live:{}", room.as_str())
@@ -574,68 +386,5 @@ fn publish(handle: &ServerHandle, room: &str, v: &Value) {
             ),
             None => log::debug!("live publish to {room}: {e}"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_from_strings_and_integers_are_equal() {
-        let a = Id::from_value(&json!(1001)).unwrap();
-        let b = Id::from_value(&json!("1001")).unwrap();
-        let c = Id::from_value(&json!(" 1001 ")).unwrap();
-        assert_eq!(a, b);
-        assert_eq!(b, c);
-        assert_eq!(a.as_str(), "1001");
-        assert_eq!(Id::from_value(&json!(-5)).unwrap().as_str(), "-5");
-        for bad in [
-            json!(1.5),
-            json!(null),
-            json!(true),
-            json!([1]),
-            json!(""),
-            json!("x".repeat(65)),
-        ] {
-            assert!(Id::from_value(&bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn lenient_fields_where_clients_differ() {
-        assert_eq!(flag(&json!("1")), Ok(true));
-        assert_eq!(flag(&json!(0)), Ok(false));
-        assert_eq!(flag(&json!(false)), Ok(false));
-        assert!(flag(&json!("maybe")).is_err());
-        assert_eq!(shelf_status(&json!("off")), Ok(false));
-        assert_eq!(shelf_status(&json!(1)), Ok(true));
-        assert!(shelf_status(&json!("later")).is_err());
-        assert_eq!(price(&json!("9.90")), Ok(json!("9.90")));
-        assert_eq!(price(&json!(9.9)), Ok(json!(9.9)));
-        assert!(price(&json!(-1)).is_err());
-        assert!(price(&json!("")).is_err());
-    }
-
-    #[test]
-    fn field_errors_name_the_field() {
-        let v = json!({"room_id": 7.5, "from_name": 3});
-        let f = Fields {
-            msg_type: "join",
-            obj: v.as_object().unwrap(),
-        };
-        assert_eq!(
-            f.required("room_id", Id::from_value).unwrap_err(),
-            "bad join: room_id must be a string or an integer"
-        );
-        assert_eq!(
-            f.required("from_name", text).unwrap_err(),
-            "bad join: from_name must be a string"
-        );
-        assert_eq!(
-            f.required("content", text).unwrap_err(),
-            "bad join: content is required"
-        );
-        assert_eq!(f.optional("live_id", Id::from_value), Ok(None));
     }
 }
