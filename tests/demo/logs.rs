@@ -1,48 +1,20 @@
 //! What the apps log, caught by a logger installed for this test binary: nothing a peer does per connection or per message reaches `info`, and a peer's text is logged only as a bounded excerpt at `debug`.
 
-use std::sync::{Mutex, OnceLock};
-
-use log::{Level, LevelFilter, Log, Metadata, Record};
+use log::Level;
 use tether::apps::access::Access;
 use tether::apps::push::ACK_TEXT;
 use tether::apps::DemoConfig;
 
+use crate::log_capture::{self, Capture};
 use crate::util::{recv_text, refused_status, wait_until, TestServer};
 
-/// Every record the apps (`tether::apps::*`) logged, from every test in this binary.
-struct Capture(Mutex<Vec<(Level, String)>>);
-
-impl Log for Capture {
-    fn enabled(&self, m: &Metadata<'_>) -> bool {
-        m.target().starts_with("tether::apps")
-    }
-    fn log(&self, r: &Record<'_>) {
-        if self.enabled(r.metadata()) {
-            let mut lines = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            lines.push((r.level(), r.args().to_string()));
-        }
-    }
-    fn flush(&self) {}
-}
-
 fn capture() -> &'static Capture {
-    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let c: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        log::set_logger(c).expect("no other logger in this binary");
-        log::set_max_level(LevelFilter::Debug);
-        c
-    })
+    log_capture::capture("tether::apps")
 }
 
 /// The captured lines that contain `needle`.
 fn lines_with(needle: &str) -> Vec<(Level, String)> {
-    let lines = capture().0.lock().unwrap_or_else(|e| e.into_inner());
-    lines
-        .iter()
-        .filter(|(_, l)| l.contains(needle))
-        .cloned()
-        .collect()
+    capture().lines_with(needle)
 }
 
 /// Asserts `needle` was logged, and only at `debug`.

@@ -7,5 +7,7 @@ mod access;
 mod endpoints;
 mod http;
 mod live;
+#[path = "../support/log_capture.rs"]
+mod log_capture;
 mod logs;
 mod util;

@@ -7,6 +7,9 @@ mod echo;
 mod handshake;
 mod hardening;
 mod limits;
+#[path = "../support/log_capture.rs"]
+mod log_capture;
+mod logs;
 mod multi;
 mod timeouts;
 mod util;

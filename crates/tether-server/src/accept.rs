@@ -112,7 +112,9 @@ impl<H: Handler> Worker<H> {
                 Token(slot as usize),
                 Interest::READABLE,
             ) {
-                log::warn!("register {peer}: {e}");
+                if let Some(held) = crate::core::REGISTER.check(self.core.now) {
+                    log::warn!("register {peer}: {e} ({held} more since the last report)");
+                }
                 self.core
                     .drop_conn(id, CloseCode::ABNORMAL, "register failed");
                 continue;

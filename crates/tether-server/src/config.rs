@@ -10,6 +10,15 @@ use tether_codec::Config as CodecConfig;
 /// Defaults suit a server facing mobile clients (WeChat mini-programs, phone browsers):
 /// NAT and proxies drop silent connections after about a minute, and apps in the background
 /// vanish without a Close frame.
+///
+/// # Memory
+/// One connection holds at most: while handshaking, `codec.max_head_size` plus one read
+/// (64 KiB); once open, the codec's input bound (a frame's payload, grown as it arrives, up to
+/// `codec.max_frame_size`, plus a fragmented message up to `codec.max_message_size`) and
+/// `max_output_buffer` plus one message, a pong and a Close of output. An idle open
+/// connection holds none of that (see `BENCHMARKS.md` for its few hundred bytes). Over the
+/// whole process, `max_buffered_bytes` bounds the sum: past it reads pause, so it can be
+/// passed by at most what one turn reads (`read_budget` per connection read in that turn).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ServerConfig {

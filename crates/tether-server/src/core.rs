@@ -12,11 +12,17 @@ use crate::config::ServerConfig;
 use crate::conn::{Conn, Flush, Paused, Phase};
 use crate::error::SendError;
 use crate::id::{ConnId, Serials};
+use crate::log_limit::LogLimit;
 use crate::metrics::LocalStats;
 use crate::rooms::Rooms;
 use crate::shared::Shared;
 use crate::slab::Slab;
 use crate::timers::Timers;
+
+/// Entering the over-budget state, which a load can make flap.
+static OVER_BUDGET: LogLimit = LogLimit::new(std::time::Duration::from_secs(10));
+/// Failures to register a socket with the poller, which repeat while their cause lasts.
+pub(crate) static REGISTER: LogLimit = LogLimit::new(std::time::Duration::from_secs(10));
 
 /// Everything of a worker except the application: what a [`Ctx`](crate::Ctx) reaches.
 pub(crate) struct Core {
@@ -300,9 +306,11 @@ impl Core {
         let limit = self.config.max_buffered_bytes;
         if total > limit {
             if !self.over_budget {
-                log::warn!(
-                    "buffered bytes {total} over max_buffered_bytes {limit}: pausing the largest readers, refusing upgrades"
-                );
+                if let Some(held) = OVER_BUDGET.check(self.now) {
+                    log::warn!(
+                        "buffered bytes {total} over max_buffered_bytes {limit}: pausing the largest readers, refusing upgrades ({held} more since the last report)"
+                    );
+                }
             }
             self.over_budget = true;
         } else if self.over_budget && total <= limit / 8 * 7 {
@@ -361,7 +369,9 @@ impl Core {
                 self.registry
                     .reregister(&mut conn.stream, Token(slot as usize), interest)
             {
-                log::warn!("reregister: {e}");
+                if let Some(held) = REGISTER.check(self.now) {
+                    log::warn!("reregister: {e} ({held} more since the last report)");
+                }
             }
         }
         if resume {

@@ -11,7 +11,11 @@ use tether_codec::{CloseCode, Status};
 use crate::conn::{final_status_with_body, http_response, Phase};
 use crate::handler::{Handler, Upgrade, UpgradeRequest};
 use crate::id::ConnId;
+use crate::log_limit::LogLimit;
 use crate::worker::Worker;
+
+/// An application's unusable answers: a bug, but one each request can trigger again.
+static APP_ANSWER: LogLimit = LogLimit::new(std::time::Duration::from_secs(10));
 
 /// Whether `head` holds the end of a request head (`CRLF CRLF`, or a bare `LF LF` that the
 /// parser will refuse), looking only at bytes past `scanned` and the three before them (a
@@ -101,11 +105,13 @@ impl<H: Handler> Worker<H> {
                     Some(resp.status)
                 }
                 Some(Some(resp)) => {
-                    log::error!(
-                        "on_http answered {} for {}: not a final status with a body; sent 500",
-                        resp.status,
-                        req.target
-                    );
+                    if let Some(held) = APP_ANSWER.check(self.core.now) {
+                        log::error!(
+                            "on_http answered {} for {}: not a final status with a body; sent 500 ({held} more since the last report)",
+                            resp.status,
+                            req.target
+                        );
+                    }
                     internal_error(&mut conn.http_out);
                     Some(500)
                 }
@@ -151,7 +157,9 @@ impl<H: Handler> Worker<H> {
                 match resp.write(&req, &mut conn.http_out) {
                     Ok(()) => 101,
                     Err(e) => {
-                        log::error!("handler's answer to {peer} is invalid: {e}");
+                        if let Some(held) = APP_ANSWER.check(self.core.now) {
+                            log::error!("on_upgrade's answer to {peer} is invalid: {e}; sent 500 ({held} more since the last report)");
+                        }
                         internal_error(&mut conn.http_out);
                         500
                     }
@@ -162,9 +170,11 @@ impl<H: Handler> Worker<H> {
                 if write_reject_response(status, &reason, &[], &mut conn.http_out).is_ok() {
                     status
                 } else {
-                    log::error!(
-                        "on_upgrade refused {peer} with status {status}: not 400-599; sent 500"
-                    );
+                    if let Some(held) = APP_ANSWER.check(self.core.now) {
+                        log::error!(
+                            "on_upgrade refused {peer} with status {status}: not 400-599; sent 500 ({held} more since the last report)"
+                        );
+                    }
                     internal_error(&mut conn.http_out);
                     500
                 }

@@ -45,6 +45,8 @@ pub(crate) struct Worker<H: Handler> {
     pub(crate) accept_paused_until: Option<Instant>,
     pub(crate) accept_log: LogLimit,
     pub(crate) panic_log: LogLimit,
+    /// The shared counters, held here so a guarded call needs no reference count.
+    metrics: Arc<Metrics>,
     /// The last turn stopped draining commands at its batch: poll without waiting.
     more_commands: bool,
     /// When worker 0 logs its next summary, and the counts at the last one.
@@ -92,8 +94,10 @@ impl<H: Handler> Worker<H> {
         registry.register(&mut listener, LISTENER, Interest::READABLE)?;
         let summary = (worker == 0 && !config.summary_interval.is_zero())
             .then(|| (Instant::now() + config.summary_interval, 0, 0));
+        let metrics = shared.metrics.clone();
         Ok(Worker {
             core: Core::new(worker, config, shared, registry),
+            metrics,
             handler,
             poll,
             listener: Some(listener),
@@ -114,8 +118,7 @@ impl<H: Handler> Worker<H> {
         f: impl FnOnce(&mut H, &mut Ctx<'_>) -> R,
     ) -> Option<R> {
         let (handler, core) = (&mut self.handler, &mut self.core);
-        let metrics = core.shared.metrics.clone();
-        guarded(&metrics, &self.panic_log, what, || {
+        guarded(&self.metrics, &self.panic_log, what, || {
             f(handler, &mut Ctx { core })
         })
     }
