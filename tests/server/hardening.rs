@@ -358,22 +358,62 @@ fn on_http_statuses_that_carry_no_body_become_500() {
 
 #[test]
 fn messages_sent_before_a_half_close_are_all_answered() {
+    // A peer sends its messages and its FIN, and reads the answers slowly: when the server
+    // reads the FIN, answers are still queued behind a full socket. They must still go out.
     let mut cfg = config();
-    cfg.output_high_water = 16 * 1024; // the echoes pass it: backpressure must not drop them
+    cfg.output_high_water = 16 * 1024;
     let server = TestServer::start(cfg);
-    let mut c = Client::connect_with(&server.url("/"), client_config()).unwrap();
-    let payload = vec![b'x'; 32 * 1024];
-    let text = String::from_utf8(payload).unwrap();
-    for _ in 0..20 {
-        c.send_text(&text).unwrap();
-    }
-    c.get_ref().shutdown(std::net::Shutdown::Write).unwrap();
+    let mut s = raw(server.addr);
+    s.write_all(UPGRADE.as_bytes()).unwrap();
+    let head = read_to_close_or(&mut s, b"\r\n\r\n");
+    assert!(head.starts_with(b"HTTP/1.1 101 "));
+    const N: usize = 100;
+    const LEN: usize = 32 * 1024;
+    let mut writer = s.try_clone().unwrap();
+    let send = std::thread::spawn(move || {
+        let mut frame = vec![0x82, 0xFE, (LEN >> 8) as u8, LEN as u8, 0, 0, 0, 0]; // mask 0
+        frame.resize(8 + LEN, b'z');
+        for _ in 0..N {
+            writer.write_all(&frame).unwrap();
+        }
+        writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
     let mut echoes = 0;
-    while let Ok(m) = c.recv_message() {
-        assert_eq!(m.as_bytes().len(), 32 * 1024);
+    let mut buf = vec![0u8; 4 + LEN];
+    while echoes < N && s.read_exact(&mut buf).is_ok() {
+        assert_eq!(&buf[..4], &[0x82, 0x7E, (LEN >> 8) as u8, LEN as u8]);
         echoes += 1;
+        std::thread::sleep(Duration::from_millis(2)); // a slow reader
     }
-    assert_eq!(echoes, 20, "messages before the FIN were dropped");
+    send.join().unwrap();
+    assert_eq!(
+        echoes, N,
+        "answers to messages sent before the FIN were dropped"
+    );
+}
+
+#[test]
+fn messages_in_the_same_read_as_the_fin_are_all_delivered() {
+    // Backpressure stops dispatch after each answer (high-water mark of 1 byte): the messages
+    // still inside the codec when the FIN is read must be delivered, not dropped.
+    let mut cfg = config();
+    cfg.output_high_water = 1;
+    let server = TestServer::start(cfg);
+    let mut s = raw(server.addr);
+    s.write_all(UPGRADE.as_bytes()).unwrap();
+    let head = read_to_close_or(&mut s, b"\r\n\r\n");
+    assert!(head.starts_with(b"HTTP/1.1 101 "));
+    let mut burst = Vec::new();
+    for i in 0..5u8 {
+        burst.extend_from_slice(&masked(0x81, &[b'm', b'0' + i]));
+    }
+    s.write_all(&burst).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let got = read_to_close(&mut s);
+    let want: Vec<u8> = (0..5u8)
+        .flat_map(|i| [0x81, 0x02, b'm', b'0' + i])
+        .collect();
+    assert!(got.starts_with(&want), "{got:x?}");
 }
 
 #[test]
