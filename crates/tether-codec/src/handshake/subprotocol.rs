@@ -6,13 +6,19 @@
 /// §5.6.4) does not end an element, so `foo; bar="a,b", baz` is two elements. Values that
 /// are not UTF-8 yield nothing.
 pub fn list_tokens(value: &[u8]) -> impl Iterator<Item = &str> {
-    ListElements(std::str::from_utf8(value).unwrap_or(""))
+    split_unquoted(std::str::from_utf8(value).unwrap_or(""), b',')
         .map(|t| t.trim_matches([' ', '\t']))
         .filter(|t| !t.is_empty())
 }
 
-/// The elements of a list, split at commas outside quoted-strings (untrimmed).
-struct ListElements<'a>(&'a str);
+/// The parts of `s` split at `sep` outside quoted-strings (untrimmed): a list's elements at
+/// `,`, an extension's parameters at `;` (RFC 6455 §9.1).
+pub(crate) fn split_unquoted(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    ListElements(s, sep)
+}
+
+/// The parts of a string, split at a separator outside quoted-strings (untrimmed).
+struct ListElements<'a>(&'a str, u8);
 
 impl<'a> Iterator for ListElements<'a> {
     type Item = &'a str;
@@ -27,7 +33,7 @@ impl<'a> Iterator for ListElements<'a> {
                 _ if escaped => escaped = false,
                 b'\\' if quoted => escaped = true,
                 b'"' => quoted = !quoted,
-                b',' if !quoted => return true,
+                _ if b == self.1 && !quoted => return true,
                 _ => {}
             }
             false
@@ -107,5 +113,10 @@ mod tests {
             [&br#"x; p="a, b", upgrade"#[..]],
             "upgrade"
         ));
+        // The same rule splits an extension's parameters at `;`.
+        assert_eq!(
+            split_unquoted(r#"x; p="a;b"; q"#, b';').collect::<Vec<_>>(),
+            ["x", r#" p="a;b""#, " q"]
+        );
     }
 }
