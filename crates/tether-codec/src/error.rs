@@ -83,6 +83,10 @@ pub enum HandshakeError {
     /// The request has more headers than `Config::max_headers`.
     #[error("too many headers")]
     TooManyHeaders,
+    /// `Sec-WebSocket-Extensions` does not follow the extension-list syntax (RFC 6455 §9.1),
+    /// answered with 400. Offers that parse but are invalid are declined, not refused.
+    #[error("malformed Sec-WebSocket-Extensions: {0}")]
+    BadExtensions(&'static str),
     /// The server's response is not valid HTTP/1.1.
     #[error("malformed response: {0}")]
     MalformedResponse(&'static str),
@@ -101,6 +105,10 @@ pub enum HandshakeError {
     /// The server enabled an extension the client did not offer.
     #[error("server enabled an extension that was not offered")]
     UnofferedExtension,
+    /// The server's permessage-deflate answer is malformed, or grants what the client did
+    /// not offer or cannot use (RFC 7692 §5): the client fails the connection.
+    #[error("unacceptable permessage-deflate response: {0}")]
+    BadExtensionResponse(&'static str),
 }
 
 impl HandshakeError {
@@ -118,9 +126,15 @@ impl HandshakeError {
             | MissingUpgrade
             | MissingConnectionUpgrade
             | BadKey
-            | MissingVersion => Some(400),
-            MalformedResponse(_) | Refused(_) | ResponseNotUpgrade | BadAccept
-            | UnofferedSubprotocol | UnofferedExtension => None,
+            | MissingVersion
+            | BadExtensions(_) => Some(400),
+            MalformedResponse(_)
+            | Refused(_)
+            | ResponseNotUpgrade
+            | BadAccept
+            | UnofferedSubprotocol
+            | UnofferedExtension
+            | BadExtensionResponse(_) => None,
         }
     }
 }
@@ -297,6 +311,10 @@ mod tests {
         );
         assert_eq!(Error::from(HandshakeError::BadKey).http_status(), Some(400));
         assert_eq!(Error::from(HandshakeError::BadAccept).http_status(), None);
+        let bad = HandshakeError::BadExtensions("syntax");
+        assert_eq!(Error::from(bad).http_status(), Some(400));
+        let bad = HandshakeError::BadExtensionResponse("window");
+        assert_eq!(Error::from(bad).http_status(), None);
         assert_eq!(Error::from(UsageError::Closed).close_code(), None);
     }
 }

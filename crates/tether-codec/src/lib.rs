@@ -97,6 +97,8 @@
 mod close;
 mod config;
 mod connection;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 mod encoded;
 mod error;
 mod frame;

@@ -14,9 +14,13 @@ mod validate;
 
 pub use accept::{AcceptKey, GUID};
 pub use client::{ClientHandshake, ClientRequest, Response};
+#[cfg(feature = "deflate")]
+pub(crate) use http::is_token;
 pub use http::Header;
 pub use reason::{reason_phrase, status_has_body};
 pub use request::{parse_request, Request};
 pub use response::{write_error_response, write_reject_response, AcceptResponse};
+#[cfg(feature = "deflate")]
+pub(crate) use subprotocol::split_unquoted;
 pub use subprotocol::{list_tokens, token_list_contains};
 pub use validate::validate_request;
