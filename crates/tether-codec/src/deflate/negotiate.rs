@@ -221,6 +221,27 @@ fn clamp_window(bits: u8) -> u8 {
 /// (RFC 6455 §9.1: names and parameter names are tokens, values tokens or quoted-strings):
 /// no offer in it can be trusted to mean what it seems, and Node `ws` and Python
 /// `websockets` answer it with 400 too.
+///
+/// ```
+/// use tether_codec::deflate::{accept_offer, check_response, offer_header_value, DeflateConfig};
+/// use tether_codec::Role;
+///
+/// let server = DeflateConfig::default();
+/// // Two offers (RFC 7692 §7.1.3): the first can be honoured.
+/// let offers = "permessage-deflate; client_max_window_bits; server_max_window_bits=10, \
+///               permessage-deflate; client_max_window_bits";
+/// let params = accept_offer([offers.as_bytes()], &server)?.expect("accepted");
+/// let answer = params.response_header_value(); // into the 101's Sec-WebSocket-Extensions
+/// assert_eq!(answer, "permessage-deflate; server_max_window_bits=10");
+/// assert_eq!(params.compress_window_bits(Role::Server), 10);
+///
+/// // The client's side of the same conversation.
+/// let client = DeflateConfig::default();
+/// assert_eq!(offer_header_value(&client), "permessage-deflate; client_max_window_bits");
+/// let agreed = check_response([answer.as_bytes()], &client)?.expect("accepted");
+/// assert_eq!(agreed.decompress_window_bits(Role::Client), 10);
+/// # Ok::<(), tether_codec::HandshakeError>(())
+/// ```
 pub fn accept_offer<'a>(
     extension_header_values: impl IntoIterator<Item = &'a [u8]>,
     config: &DeflateConfig,
@@ -872,6 +893,9 @@ mod tests {
         }
         let r = accept_offer([&b"permessage-deflate\xff"[..]], &DeflateConfig::default());
         assert!(matches!(r, Err(HandshakeError::BadExtensions(_))));
+        let mut out = Vec::new();
+        crate::handshake::write_error_response(&r.unwrap_err(), &mut out);
+        assert!(out.starts_with(b"HTTP/1.1 400 "));
         // Empty elements are allowed in lists (RFC 9110 §5.6.1).
         assert_eq!(answer(&[" , permessage-deflate,,"]).as_deref(), Some(NAME));
         assert_eq!(answer(&[""]), None);
