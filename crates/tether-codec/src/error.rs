@@ -181,13 +181,19 @@ pub enum ProtocolError {
     /// A close code that may not appear on the wire (§7.4).
     #[error("invalid close code {0}")]
     InvalidCloseCode(u16),
+    /// A compressed message that is not a valid deflate stream (RFC 7692 §7.2.2).
+    #[error("invalid compressed data")]
+    BadCompressedData,
 }
 
 impl ProtocolError {
-    /// The close code that answers this violation: 1007 for bad UTF-8, 1002 otherwise.
+    /// The close code that answers this violation: 1007 for bad UTF-8 or compressed data,
+    /// 1002 otherwise.
     pub fn close_code(&self) -> CloseCode {
         match self {
-            ProtocolError::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
+            ProtocolError::InvalidUtf8 | ProtocolError::BadCompressedData => {
+                CloseCode::INVALID_PAYLOAD
+            }
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -270,6 +276,9 @@ pub enum UsageError {
     /// A `Config` value is out of range.
     #[error("invalid config: {0}")]
     Config(&'static str),
+    /// The deflate backend refused to compress: a bug, not the peer's doing; nothing was sent.
+    #[error("the compressor failed")]
+    Compressor,
 }
 
 #[cfg(test)]
@@ -289,6 +298,10 @@ mod tests {
     fn wire_answers() {
         assert_eq!(
             Error::from(ProtocolError::InvalidUtf8).close_code(),
+            Some(CloseCode(1007))
+        );
+        assert_eq!(
+            Error::from(ProtocolError::BadCompressedData).close_code(),
             Some(CloseCode(1007))
         );
         assert_eq!(
