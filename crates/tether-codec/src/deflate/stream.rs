@@ -11,6 +11,36 @@
 //! again when the next one starts: an idle connection holds no compression memory at all.
 //!
 //! Both sides run on zlib-rs (pure Rust), on the Rust heap.
+//!
+//! # Memory
+//! Heap held by one stream after a 126-byte message, level 6, counted by a counting global
+//! allocator (`cargo run --release -p tether-codec --example deflate_memory`). The peak during
+//! a message equals the idle figure with context takeover; without it, the idle figure is 0
+//! and the peak is the same.
+//!
+//! | window bits | mem level | `Deflater` (takeover) | `Deflater` (no takeover) | `Inflater` (takeover) | `Inflater` (no takeover) |
+//! |---|---|---|---|---|---|
+//! | 9  | 8 | 245.1 KiB | 0 | 46.4 KiB | 0 |
+//! | 9  | 1 | 134.0 KiB | 0 | 46.4 KiB | 0 |
+//! | 12 | 8 | 259.1 KiB | 0 | 46.4 KiB | 0 |
+//! | 12 | 1 | 148.0 KiB | 0 | 46.4 KiB | 0 |
+//! | 15 | 8 | 371.1 KiB | 0 | 46.4 KiB | 0 |
+//! | 15 | 1 | 260.0 KiB | 0 | 46.4 KiB | 0 |
+//!
+//! A compressor holds `4 * 2^window_bits` (window and chains) + 128 KiB (zlib-rs's hash table,
+//! fixed: unlike zlib, the memory level does not size it) + `7 * 2^(mem_level + 6)` (symbol
+//! and pending buffers) + about 3 KiB of state, whatever the level (0, 1, 6 and 9 measure the
+//! same). So the floor is 134 KiB (window 9, mem level 1), not zlib's 33 KiB. An
+//! inflater is 46.4 KiB whatever its window: zlib-rs always allocates a 32 KiB window (so it
+//! also accepts a peer that reaches further back than it negotiated).
+//!
+//! Dropping the state costs time: compressing that 126-byte message took about 1.7–2.5 µs
+//! with the context kept, 7.1–8.9 µs with zlib-rs's own reset between messages, and 9.4–12 µs
+//! with the state dropped and re-created (release build, 2 shared cores, three runs). Most of
+//! the price of no context takeover is resetting the 128 KiB hash table, which a reset pays
+//! too; dropping adds about 30% to it and frees up to 371 KiB per idle connection. Inflating
+//! it took 1.2–1.9 µs kept and 1.8–2.3 µs re-created. A broadcast compresses once for all its
+//! connections, and a server that wants both can keep a per-thread pool of compressors.
 
 use bytes::BytesMut;
 use zlib_rs::{Deflate, DeflateConfig, Inflate, InflateFlush, Status};
