@@ -246,6 +246,9 @@ impl Inflater {
     /// inflates to more than `limit` bytes, having produced at most `limit + 1`, and with
     /// [`ProtocolError::BadCompressedData`] (1007) on data that is not deflate. After an error
     /// `out` holds what it held before the call; the message and the connection are failed.
+    ///
+    /// A message may end its deflate stream with a final block (§7.2.3.4): what follows it in
+    /// the message is ignored, as zlib does, and the next message starts a new stream.
     pub fn inflate(
         &mut self,
         compressed: &[u8],
@@ -289,12 +292,10 @@ impl Inflater {
     /// Inflates `input` into `out` in steps, checking the message's size after each.
     fn feed(&mut self, mut input: &[u8], limit: usize, out: &mut BytesMut) -> Result<(), Error> {
         if self.ended {
-            // Nothing may follow a final block within its message.
-            return if input.is_empty() {
-                Ok(())
-            } else {
-                Err(ProtocolError::BadCompressedData.into())
-            };
+            // The deflate stream is over: what follows in its message is not part of it. RFC
+            // 7692 §7.2.3.4 puts a `00` there so that the appended tail parses; zlib ignores
+            // whatever it is, and so does this.
+            return Ok(());
         }
         let window_bits = self.window_bits;
         let stream = self
@@ -321,11 +322,7 @@ impl Inflater {
             match status {
                 Ok(Status::StreamEnd) => {
                     self.ended = true;
-                    return if input.is_empty() {
-                        Ok(())
-                    } else {
-                        Err(ProtocolError::BadCompressedData.into())
-                    };
+                    return Ok(());
                 }
                 Ok(Status::Ok) if input.is_empty() && wrote < room => return Ok(()),
                 Ok(Status::Ok) => {}
@@ -425,12 +422,20 @@ mod tests {
             0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00,
         ];
         assert_eq!(&inflate(&mut i, &stored)[..], b"Hello");
-        // §7.2.3.4: a final block; the appended tail is ignored, the next message starts anew.
+        // §7.2.3.4: a final block, then a `00` that makes the appended tail an empty stored
+        // block; what follows the final block is ignored, and the next message starts anew.
         let mut i = Inflater::new(15, false).unwrap();
-        let last = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+        let last = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00];
         assert_eq!(&inflate(&mut i, &last)[..], b"Hello");
         assert!(!i.is_allocated());
         assert_eq!(&inflate(&mut i, &hello)[..], b"Hello");
+        assert_eq!(&inflate(&mut i, &last[..7])[..], b"Hello"); // without the `00`
+        let mut out = BytesMut::new();
+        for part in [&last[..3], &last[3..7], &last[7..]] {
+            i.inflate(part, false, LIMIT, &mut out).unwrap();
+        }
+        i.inflate(&[], true, LIMIT, &mut out).unwrap();
+        assert_eq!(&out[..], b"Hello");
         // §7.2.3.5: two deflate blocks in one message.
         let two = [
             0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00,
@@ -571,11 +576,6 @@ mod tests {
             LIMIT,
             &mut BytesMut::new(),
         );
-        assert_eq!(err.unwrap_err().close_code(), Some(CloseCode(1007)));
-        // Bytes after a final block.
-        let mut i = Inflater::new(15, false).unwrap();
-        let last = [0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x42];
-        let err = i.inflate(&last, true, LIMIT, &mut BytesMut::new());
         assert_eq!(err.unwrap_err().close_code(), Some(CloseCode(1007)));
     }
 
