@@ -504,12 +504,9 @@ mod tests {
             let mut i = Inflater::new(15, false).unwrap();
             let mut out = BytesMut::new();
             let mut err = None;
-            let mut peak = 0;
             let mut chunks = big.chunks(chunk).peekable();
             while let Some(c) = chunks.next() {
-                let res = i.inflate(c, chunks.peek().is_none(), limit, &mut out);
-                peak = peak.max(out.len());
-                if let Err(e) = res {
+                if let Err(e) = i.inflate(c, chunks.peek().is_none(), limit, &mut out) {
                     err = Some(e);
                     break;
                 }
@@ -521,7 +518,8 @@ mod tests {
                 Error::Capacity(CapacityError::MessageTooLarge { size, max })
                     if max == limit && size as usize <= limit + 1
             ));
-            assert!(peak <= limit + STEP && out.capacity() <= 2 * (limit + STEP) + 4096);
+            // `size` is all it inflated; the buffer grew by doubling at most.
+            assert!(out.len() <= limit && out.capacity() <= 2 * (limit + STEP));
             assert!(
                 started.elapsed().as_millis() < 1000,
                 "{:?}",
