@@ -990,3 +990,194 @@ mod output_cap {
         assert!(cfg.validate().is_err());
     }
 }
+
+/// permessage-deflate on a connection (RFC 7692 §6, §7.2), both roles, in memory.
+#[cfg(feature = "deflate")]
+mod deflate {
+    use super::*;
+    use tether_codec::deflate::{accept_offer, offer_header_value, DeflateConfig, Deflater};
+
+    /// A pair that negotiated permessage-deflate with `server`'s and `client`'s settings.
+    fn pair(client_cfg: DeflateConfig, server_cfg: DeflateConfig) -> Pair {
+        let offer = offer_header_value(&client_cfg);
+        let params = accept_offer([offer.as_bytes()], &server_cfg)
+            .unwrap()
+            .expect("the server accepts the client's offer");
+        let mut p = Pair::new(big_config());
+        p.server.enable_deflate(&params, &server_cfg).unwrap();
+        p.client.enable_deflate(&params, &client_cfg).unwrap();
+        p
+    }
+
+    fn big_config() -> Config {
+        let mut c = Config::default();
+        c.max_message_size = 4 << 20;
+        c.max_frame_size = 4 << 20;
+        c
+    }
+
+    fn every_byte(mut cfg: DeflateConfig) -> DeflateConfig {
+        cfg.threshold = 0;
+        cfg
+    }
+
+    #[test]
+    fn messages_round_trip_compressed_both_ways() {
+        let takeover = every_byte(DeflateConfig::default());
+        let mut fresh = takeover;
+        fresh.server_no_context_takeover = true;
+        fresh.client_no_context_takeover = true;
+        for cfg in [takeover, fresh] {
+            let mut p = pair(cfg, cfg);
+            let json = r#"{"msg_type":"message","room_id":"1001","msg_content":"你好"}"#.repeat(20);
+            let blob: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+            for round in 0..3 {
+                p.client.send(Outgoing::Text(&json)).unwrap();
+                p.client.send(Outgoing::Binary(&blob)).unwrap();
+                p.client.send(Outgoing::Text("")).unwrap();
+                // A compressed frame has RSV1 and is smaller than the JSON it carries.
+                let wire = p.client.pending_output().to_vec();
+                assert_eq!(wire[0], 0x81 | 0x40, "round {round}: {:x}", wire[0]);
+                let (_, se) = p.drive();
+                assert_eq!(se.len(), 3, "{se:?}");
+                assert_eq!(se[0], text(&json));
+                assert_eq!(
+                    se[1],
+                    Ok(Event::Message(Message::Binary(blob.clone().into())))
+                );
+                assert_eq!(se[2], text(""));
+                p.server.send(Outgoing::Text(&json)).unwrap();
+                let out = p.server.pending_output().to_vec();
+                assert_eq!(out[0], 0xC1);
+                assert!(
+                    out.len() < json.len() / 3,
+                    "{} bytes for {}",
+                    out.len(),
+                    json.len()
+                );
+                let (ce, _) = p.drive();
+                assert_eq!(ce, [text(&json)]);
+            }
+        }
+    }
+
+    #[test]
+    fn short_messages_go_out_as_they_are_below_the_threshold() {
+        let mut cfg = DeflateConfig::default();
+        cfg.threshold = 64;
+        let mut p = pair(cfg, cfg);
+        p.server.send(Outgoing::Text("hi")).unwrap();
+        assert_eq!(p.server.pending_output(), &[0x81, 0x02, b'h', b'i']);
+        let (ce, _) = p.drive();
+        assert_eq!(ce, [text("hi")]);
+    }
+
+    /// A client frame with RSV1 set on its first byte (`first`), masked with key 0.
+    fn raw(first: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = vec![first];
+        match payload.len() {
+            n if n < 126 => v.push(0x80 | n as u8),
+            n if n < 65536 => {
+                v.push(0x80 | 126);
+                v.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                v.push(0x80 | 127);
+                v.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        v.extend_from_slice(&[0, 0, 0, 0]);
+        v.extend_from_slice(payload);
+        v
+    }
+
+    fn compressed(data: &[u8]) -> Vec<u8> {
+        let mut d = Deflater::new(15, 6, 8, false).unwrap();
+        let mut out = bytes::BytesMut::new();
+        d.compress(data, &mut out).unwrap();
+        out.to_vec()
+    }
+
+    fn server_with_deflate() -> Connection {
+        let cfg = every_byte(DeflateConfig::default());
+        let offer = offer_header_value(&cfg);
+        let params = accept_offer([offer.as_bytes()], &cfg).unwrap().unwrap();
+        let mut s = Connection::server(big_config()).unwrap();
+        s.enable_deflate(&params, &cfg).unwrap();
+        s
+    }
+
+    #[test]
+    fn a_compressed_message_fragmented_after_compression() {
+        let text_in = "fragmented after compression ".repeat(50);
+        let z = compressed(text_in.as_bytes());
+        let (a, b) = z.split_at(z.len() / 2);
+        let mut wire = raw(0x01 | 0x40, a); // Text, RSV1, not fin
+        wire.extend(raw(0x80, b)); // Continuation, fin, RSV1 clear
+        for cut in [1, 7, wire.len()] {
+            let mut s = server_with_deflate();
+            let mut ev = Vec::new();
+            for piece in wire.chunks(cut) {
+                ev.extend(events(&mut s, piece));
+            }
+            assert_eq!(ev, [text(&text_in)], "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn rsv1_where_it_does_not_belong_fails_with_1002() {
+        let z = compressed(b"x");
+        for wire in [
+            // RSV1 on a continuation.
+            [raw(0x01 | 0x40, &z[..1]), raw(0x80 | 0x40, &z[1..])].concat(),
+            // RSV1 on a ping.
+            raw(0x89 | 0x40, b""),
+        ] {
+            let mut s = server_with_deflate();
+            let ev = events(&mut s, &wire);
+            let err = ev.into_iter().find_map(Result::err).expect("an error");
+            assert_eq!(err.close_code(), Some(CloseCode::PROTOCOL_ERROR), "{err:?}");
+        }
+        // And on a connection that did not negotiate the extension.
+        let mut plain = server();
+        let ev = events(&mut plain, &raw(0x81 | 0x40, &z));
+        assert_eq!(
+            ev[0].as_ref().err().and_then(|e| e.close_code()),
+            Some(CloseCode::PROTOCOL_ERROR)
+        );
+    }
+
+    #[test]
+    fn corrupt_data_fails_with_1007_and_a_bomb_with_1009() {
+        let mut s = server_with_deflate();
+        let ev = events(&mut s, &raw(0x82 | 0x40, &[0xff, 0xff, 0xff, 0xff]));
+        let err = ev.into_iter().find_map(Result::err).expect("an error");
+        assert_eq!(err.close_code(), Some(CloseCode(1007)), "{err:?}");
+
+        // 16 MiB of zeros in a few KiB: the 4 MiB message limit stops it early.
+        let mut d = Deflater::new(15, 9, 8, false).unwrap();
+        let mut z = bytes::BytesMut::new();
+        d.compress(&vec![0u8; 16 << 20], &mut z).unwrap();
+        assert!(z.len() < 1 << 20, "{}", z.len());
+        let mut s = server_with_deflate();
+        let t0 = std::time::Instant::now();
+        let ev = events(&mut s, &raw(0x82 | 0x40, &z));
+        let err = ev.into_iter().find_map(Result::err).expect("an error");
+        assert_eq!(err.close_code(), Some(CloseCode(1009)), "{err:?}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(1));
+        assert!(
+            s.buffered_capacity() <= 8 << 20,
+            "{}",
+            s.buffered_capacity()
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_inside_a_compressed_text_message_fails_with_1007() {
+        let z = compressed(&[b'o', b'k', 0xff, 0xfe]);
+        let mut s = server_with_deflate();
+        let ev = events(&mut s, &raw(0x81 | 0x40, &z));
+        let err = ev.into_iter().find_map(Result::err).expect("an error");
+        assert_eq!(err.close_code(), Some(CloseCode(1007)), "{err:?}");
+    }
+}

@@ -2,7 +2,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{Connection, Event, EventRef, Role, State, RETAIN};
+use super::{compress, Connection, Event, EventRef, Role, State, RETAIN};
 use crate::close::{self, CloseCode, CloseFrame};
 use crate::error::{CapacityError, Error, ProtocolError, UsageError};
 use crate::frame::header::FrameHeader;
@@ -44,14 +44,18 @@ pub(super) struct InFrame {
     done: usize,
     /// Payload bytes already unmasked (`>= done`: `receive` may unmask as it copies).
     unmasked: usize,
-    /// Whether this frame's payload is text to validate.
+    /// Whether this frame's payload is text to validate as it arrives (not when compressed).
     text: bool,
+    /// Part of a compressed message (RFC 7692): inflated when the frame is whole.
+    compressed: bool,
 }
 
 /// A fragmented message being reassembled.
 #[derive(Debug)]
 pub(super) struct Assembly {
     text: bool,
+    /// Its first frame had RSV1: every fragment is inflated into `data`.
+    compressed: bool,
     /// Fragments so far; empty until the first fragment's payload is complete.
     pub(super) data: BytesMut,
     /// Bytes declared so far, counting the frame in flight.
@@ -149,7 +153,9 @@ impl Connection {
     /// Like [`poll_event`](Self::poll_event), but a message's payload is lent rather than
     /// handed over: it stays in the connection's buffer until the next call on the
     /// connection. For handlers that read a message and let it go (parse, relay by copy),
-    /// this saves the reference count and buffer bookkeeping of an owned [`Message`].
+    /// this saves the reference count and buffer bookkeeping of an owned [`Message`]. A
+    /// compressed message (permessage-deflate) is inflated into a buffer of its own and comes
+    /// as `EventRef::Other(Event::Message(..))`.
     ///
     /// ```
     /// use tether_codec::{Config, Connection, EventRef};
@@ -270,6 +276,12 @@ impl Connection {
         }
         let payload = self.rbuf.split_to(frame.payload_len).freeze();
         self.frame = None;
+        if frame.compressed {
+            return Ok(match self.finish_compressed(frame.header, &payload)? {
+                Some(event) => Step::Event(event),
+                None => Step::Continue,
+            });
+        }
         Ok(match self.finish_frame(frame.header, payload)? {
             Some(event) => Step::Event(event),
             None => Step::Continue,
@@ -285,7 +297,7 @@ impl Connection {
             h.opcode,
             Opcode::Text | Opcode::Binary | Opcode::Continuation
         );
-        if !data || !h.fin {
+        if !data || !h.fin || frame.compressed {
             return Ok(None);
         }
         self.frame = None;
@@ -328,7 +340,16 @@ impl Connection {
             (Role::Client, true) => return Err(ProtocolError::MaskedFrame.into()),
             _ => {}
         }
-        if h.rsv & !self.config.allowed_rsv_bits != 0 {
+        let mut rsv = h.rsv;
+        let first = matches!(h.opcode, Opcode::Text | Opcode::Binary);
+        let compressed_first = rsv & compress::RSV1 != 0 && first && self.deflate_on();
+        if compressed_first {
+            rsv &= !compress::RSV1;
+        } else if rsv & compress::RSV1 != 0 && self.deflate_on() {
+            // RSV1 belongs to permessage-deflate: never on a continuation or a control frame.
+            return Err(ProtocolError::ReservedBits.into());
+        }
+        if rsv & !self.config.allowed_rsv_bits != 0 {
             return Err(ProtocolError::ReservedBits.into());
         }
         if h.payload_len > self.config.max_frame_size as u64 {
@@ -341,6 +362,7 @@ impl Connection {
         // Fits in usize: bounded by max_frame_size above.
         let payload_len = h.payload_len as usize;
         let mut text = false;
+        let mut compressed = compressed_first;
         match h.opcode {
             Opcode::Text | Opcode::Binary => {
                 if self.assembly.is_some() {
@@ -351,6 +373,7 @@ impl Connection {
                 if !h.fin {
                     self.assembly = Some(Box::new(Assembly {
                         text,
+                        compressed,
                         data: BytesMut::new(),
                         declared: h.payload_len,
                         lent: false,
@@ -363,6 +386,7 @@ impl Connection {
                 };
                 let declared = a.declared + h.payload_len;
                 text = a.text;
+                compressed = a.compressed;
                 self.check_message_size(declared)?;
                 if let Some(a) = self.assembly.as_mut() {
                     a.declared = declared;
@@ -376,7 +400,9 @@ impl Connection {
             payload_len,
             done: 0,
             unmasked: 0,
-            text,
+            // A compressed payload is not text yet: its inflated bytes are checked instead.
+            text: text && !compressed,
+            compressed,
         })
     }
 
@@ -453,6 +479,51 @@ impl Connection {
                 Ok(Some(Event::CloseReceived(frame)))
             }
         }
+    }
+
+    /// Acts on a complete frame of a compressed message (RFC 7692 §7.2.2): inflates it,
+    /// within `max_message_size` as it grows, and checks text as it comes out.
+    fn finish_compressed(
+        &mut self,
+        h: FrameHeader,
+        payload: &[u8],
+    ) -> Result<Option<Event>, Error> {
+        let (text, data) = if h.opcode != Opcode::Continuation && h.fin {
+            let mut out = BytesMut::new();
+            self.inflate_frame(payload, true, &mut out)?;
+            let text = h.opcode == Opcode::Text;
+            if text {
+                self.utf8.feed(&out)?;
+            }
+            (text, out)
+        } else {
+            let Some(mut a) = self.assembly.take() else {
+                return Err(ProtocolError::UnexpectedContinuation.into());
+            };
+            let before = a.data.len();
+            self.inflate_frame(payload, h.fin, &mut a.data)?;
+            if a.text {
+                self.utf8.feed(&a.data[before..])?;
+            }
+            if !h.fin {
+                self.assembly = Some(a);
+                return Ok(None);
+            }
+            (a.text, a.data)
+        };
+        if text {
+            self.utf8.finish()?;
+        }
+        if self.state != State::Open {
+            return Ok(None); // we sent Close: data is no longer accepted (§5.5.1)
+        }
+        let data = data.freeze();
+        let msg = if text {
+            Message::Text(Utf8Bytes::validated(data))
+        } else {
+            Message::Binary(data)
+        };
+        Ok(Some(Event::Message(msg)))
     }
 
     /// Records a peer's violation: queues the Close it calls for and makes the error stick.

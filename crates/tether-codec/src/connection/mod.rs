@@ -10,6 +10,7 @@ use crate::mask_source::MaskSource;
 use crate::message::Message;
 use crate::utf8::Utf8Validator;
 
+mod compress;
 mod decode;
 mod output;
 mod send;
@@ -118,6 +119,8 @@ pub struct Connection {
     /// Outgoing fragmented message in progress: its opcode and a validator for text.
     out_fragment: Option<(Opcode, Utf8Validator)>,
     masks: Option<Box<dyn MaskSource>>,
+    /// permessage-deflate, when negotiated (boxed: most connections have none).
+    deflate: Option<Box<compress::DeflateState>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -164,6 +167,7 @@ impl Connection {
             error: None,
             out_fragment: None,
             masks,
+            deflate: None,
         })
     }
 

@@ -1,10 +1,10 @@
 //! Sending (RFC 6455 §5.1–§5.5, §7.1.2): messages, fragments, control frames and the Close, queued as frames.
 
-use super::{Connection, Role, State};
+use super::{compress, Connection, Role, State};
 use crate::close::{self, CloseCode};
 use crate::encoded::EncodedFrame;
 use crate::error::{CapacityError, Error, UsageError};
-use crate::frame::header::encode_header;
+use crate::frame::header::{encode_header, encode_header_rsv};
 use crate::frame::opcode::Opcode;
 use crate::message::{Message, Outgoing};
 use crate::utf8::Utf8Validator;
@@ -104,7 +104,7 @@ impl Connection {
             Message::Text(t) => (Opcode::Text, t.shared()),
             Message::Binary(b) => (Opcode::Binary, b),
         };
-        if self.role == Role::Client || payload.len() < SHARE_MESSAGE_MIN {
+        if self.role == Role::Client || payload.len() < SHARE_MESSAGE_MIN || self.deflate_on() {
             // Copying a small payload is cheaper than sharing it (an atomic count each way).
             return self.send_data(opcode, payload);
         }
@@ -128,6 +128,12 @@ impl Connection {
     fn send_data(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
         if self.out_fragment.is_some() {
             return Err(UsageError::FragmentOrder.into());
+        }
+        self.check_room()?;
+        if let Some(compressed) = self.compress_message(payload)? {
+            let sent = self.write_frame_rsv(opcode, true, compress::RSV1, &compressed);
+            self.recycle(compressed);
+            return sent;
         }
         self.write_frame(opcode, true, payload)
     }
@@ -156,11 +162,22 @@ impl Connection {
         fin: bool,
         payload: &[u8],
     ) -> Result<(), Error> {
+        self.write_frame_rsv(opcode, fin, 0, payload)
+    }
+
+    /// [`write_frame`](Self::write_frame) with RSV bits (RSV1 for a compressed message).
+    fn write_frame_rsv(
+        &mut self,
+        opcode: Opcode,
+        fin: bool,
+        rsv: u8,
+        payload: &[u8],
+    ) -> Result<(), Error> {
         if opcode != Opcode::Close {
             self.check_room()?;
         }
         let mask = self.mask_key()?;
-        let (head, n) = encode_header(fin, opcode, mask, payload.len());
+        let (head, n) = encode_header_rsv(fin, rsv, opcode, mask, payload.len());
         self.out.push_frame(&head[..n], payload, mask);
         Ok(())
     }

@@ -191,9 +191,20 @@ pub(crate) fn encode_header(
     mask: Option<[u8; 4]>,
     len: usize,
 ) -> ([u8; FrameHeader::MAX_LEN], usize) {
+    encode_header_rsv(fin, 0, opcode, mask, len)
+}
+
+/// [`encode_header`] with RSV bits (`rsv & 0x70`) set, for a negotiated extension.
+pub(crate) fn encode_header_rsv(
+    fin: bool,
+    rsv: u8,
+    opcode: Opcode,
+    mask: Option<[u8; 4]>,
+    len: usize,
+) -> ([u8; FrameHeader::MAX_LEN], usize) {
     let header = FrameHeader {
         fin,
-        rsv: 0,
+        rsv: rsv & 0x70,
         opcode,
         mask,
         payload_len: len as u64,
