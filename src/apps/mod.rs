@@ -50,6 +50,28 @@ impl App {
     }
 }
 
+/// Messages shorter than this go out uncompressed from the demo and `hello`: deflating a
+/// short JSON line saves a few bytes and costs a compressor's set-up. `echo` compresses
+/// everything (the Autobahn TestSuite's runner, kosoku 0.1.0, fails on small uncompressed
+/// messages in cases 13.2, 13.5 and 13.6).
+pub const DEFLATE_THRESHOLD: usize = 128;
+
+impl App {
+    /// The permessage-deflate settings this app uses when compression is on: no context
+    /// takeover either way, so an idle connection holds no compressor or inflater (each
+    /// costs 46–371 KiB while held; see `tether_server::DeflateConfig`), and the threshold above.
+    pub fn deflate_config(self) -> tether_server::DeflateConfig {
+        let mut d = tether_server::DeflateConfig::default();
+        d.server_no_context_takeover = true;
+        d.client_no_context_takeover = true;
+        d.threshold = match self {
+            App::Echo => 0,
+            App::Demo | App::Hello => DEFLATE_THRESHOLD,
+        };
+        d
+    }
+}
+
 /// At most `max` characters of `s`: what of a peer's text may go into a log line or a reply.
 pub(crate) fn excerpt(s: &str, max: usize) -> String {
     s.chars().take(max).collect()

@@ -3,6 +3,7 @@
 mod accept;
 mod apps;
 mod close;
+mod deflate;
 mod echo;
 mod handshake;
 mod hardening;

@@ -4,6 +4,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use tether_codec::deflate::{check_response, offer_header_value};
 use tether_codec::handshake::{ClientHandshake, ClientRequest};
 use tether_codec::{
     CloseCode, CloseFrame, Connection, Event, Message, Opcode, OsRandom, Outgoing, State, Status,
@@ -73,6 +74,11 @@ impl Client {
     pub fn connect_with(url: &str, config: ClientConfig) -> Result<Client, ClientError> {
         let url = WsUrl::parse(url).map_err(ClientError::Url)?;
         config.codec.validate().map_err(ClientError::Usage)?;
+        if let Some(d) = &config.deflate {
+            d.validate().map_err(ClientError::Usage)?;
+        }
+        let offer = config.deflate.as_ref().map(offer_header_value);
+        let offers: Vec<&str> = offer.iter().map(String::as_str).collect();
         let mut masks = OsRandom::new();
         let host = url.host_header();
         let protocols: Vec<&str> = config.subprotocols.iter().map(String::as_str).collect();
@@ -85,7 +91,7 @@ impl Client {
             host: &host,
             target: &url.target,
             subprotocols: &protocols,
-            extensions: &[],
+            extensions: &offers,
             headers: &headers,
         };
         let mut head = Vec::new();
@@ -101,7 +107,7 @@ impl Client {
         // Read until the response head is whole; whatever follows it is already frames.
         let mut buf = vec![0u8; READ_BUFFER].into_boxed_slice();
         head.clear();
-        let (subprotocol, used) = loop {
+        let (subprotocol, used, deflate) = loop {
             let n = read_some(&stream, &mut buf)?;
             if n == 0 {
                 return Err(io::Error::new(
@@ -113,13 +119,25 @@ impl Client {
             head.extend_from_slice(&buf[..n]);
             match handshake.parse_response(&head, &config.codec) {
                 Ok(Status::Complete((response, used))) => {
-                    break (response.subprotocol().map(str::to_owned), used)
+                    let deflate = match &config.deflate {
+                        Some(d) => {
+                            check_response(response.header_all("sec-websocket-extensions"), d)
+                                .map_err(ClientError::Handshake)?
+                                .map(|params| (params, *d))
+                        }
+                        None => None,
+                    };
+                    break (response.subprotocol().map(str::to_owned), used, deflate);
                 }
                 Ok(Status::Partial) => {}
                 Err(e) => return Err(ClientError::Handshake(e)),
             }
         };
         let mut conn = Connection::client(config.codec, masks).map_err(ClientError::from_codec)?;
+        if let Some((params, d)) = deflate {
+            conn.enable_deflate(&params, &d)
+                .map_err(ClientError::from_codec)?;
+        }
         conn.receive(&head[used..])
             .map_err(ClientError::from_codec)?;
         Ok(Client {
@@ -135,6 +153,11 @@ impl Client {
     }
 
     // ---- getters ----
+
+    /// The permessage-deflate parameters agreed with the server, if it accepted the offer.
+    pub fn deflate_params(&self) -> Option<tether_codec::deflate::DeflateParams> {
+        self.conn.deflate_params()
+    }
 
     /// The subprotocol the server selected, if any.
     pub fn subprotocol(&self) -> Option<&str> {

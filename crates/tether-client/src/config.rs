@@ -37,6 +37,18 @@ pub struct ClientConfig {
     pub codec: tether_codec::Config,
     /// Disable Nagle's algorithm, so small frames leave at once. Default `true`.
     pub nodelay: bool,
+    /// permessage-deflate (RFC 7692) to offer. Default: offered with
+    /// `client_no_context_takeover` and `client_max_window_bits` (so the server may shrink
+    /// our window and our compressor holds no memory between messages), every message
+    /// compressed. `None`: not offered.
+    pub deflate: Option<tether_codec::deflate::DeflateConfig>,
+}
+
+/// The client's default permessage-deflate offer (see [`ClientConfig::deflate`]).
+fn default_deflate() -> tether_codec::deflate::DeflateConfig {
+    let mut d = tether_codec::deflate::DeflateConfig::default();
+    d.client_no_context_takeover = true;
+    d
 }
 
 impl Default for ClientConfig {
@@ -49,6 +61,7 @@ impl Default for ClientConfig {
             headers: Vec::new(),
             codec: tether_codec::Config::default(),
             nodelay: true,
+            deflate: Some(default_deflate()),
         }
     }
 }

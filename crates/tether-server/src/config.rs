@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tether_codec::deflate::DeflateConfig;
 use tether_codec::Config as CodecConfig;
 
 /// Every limit and timeout of a [`Server`](crate::Server), in one place.
@@ -66,6 +67,12 @@ pub struct ServerConfig {
     /// How often worker 0 logs a one-line summary (connections, messages per second) at
     /// `info`. Default 60 s; zero turns it off.
     pub summary_interval: Duration,
+    /// permessage-deflate (RFC 7692): what the server accepts when a client offers it.
+    /// `None`: never negotiated. Default: windows of 15 bits, level 6, every message
+    /// compressed, and no context takeover either way (the server asks for it), so an idle
+    /// connection holds no compressor (250-370 KiB) nor inflater (46 KiB); see
+    /// [`DeflateConfig`].
+    pub deflate: Option<DeflateConfig>,
     /// Limits of the protocol codec (frame and message sizes, header limits).
     pub codec: CodecConfig,
 }
@@ -88,15 +95,27 @@ impl Default for ServerConfig {
             max_buffered_bytes: 1 << 30,
             metrics_listen: None,
             summary_interval: Duration::from_secs(60),
+            deflate: Some(default_deflate()),
             codec: CodecConfig::default(),
         }
     }
+}
+
+/// The server's default permessage-deflate settings (see [`ServerConfig::deflate`]).
+fn default_deflate() -> DeflateConfig {
+    let mut d = DeflateConfig::default();
+    d.server_no_context_takeover = true;
+    d.client_no_context_takeover = true;
+    d
 }
 
 impl ServerConfig {
     /// Checks every field; the server refuses to start on an error.
     pub fn validate(&self) -> Result<(), &'static str> {
         self.codec.validate().map_err(|_| "invalid codec config")?;
+        if let Some(d) = &self.deflate {
+            d.validate().map_err(|_| "invalid deflate config")?;
+        }
         if self.workers == 0 || self.workers > 256 {
             return Err("workers must be in 1..=256");
         }

@@ -43,7 +43,7 @@ pub(crate) struct Conn {
     /// Request bytes while in `Handshake`.
     pub(crate) head: Vec<u8>,
     /// Bytes of `head` already searched for the end of the head: each byte is looked at once.
-    pub(crate) scanned: usize,
+    pub(crate) scanned: u32,
     /// HTTP bytes (the 101 or an error) to write before any frame.
     pub(crate) http_out: Vec<u8>,
     pub(crate) codec: Connection,

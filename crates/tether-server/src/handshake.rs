@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
+use tether_codec::deflate::accept_offer;
 use tether_codec::handshake::{
     parse_request, token_list_contains, validate_request, write_error_response,
     write_reject_response, AcceptResponse,
@@ -42,7 +43,10 @@ impl<H: Handler> Worker<H> {
             return;
         };
         conn.head.extend_from_slice(&self.read_buf[..n]);
-        let complete = head_complete(&conn.head, &mut conn.scanned);
+        // The head is bounded by max_head_size plus one read: a u32 holds it.
+        let mut scanned = conn.scanned as usize;
+        let complete = head_complete(&conn.head, &mut scanned);
+        conn.scanned = u32::try_from(scanned).unwrap_or(u32::MAX);
         if complete || conn.head.len() > max {
             self.handshake(slot, serial);
         }
@@ -126,8 +130,15 @@ impl<H: Handler> Worker<H> {
                 return;
             }
         }
-        let key = match validate_request(&req) {
-            Ok(key) => key,
+        let negotiated = validate_request(&req).and_then(|key| {
+            let deflate = match &self.core.config.deflate {
+                Some(cfg) => accept_offer(req.header_all("sec-websocket-extensions"), cfg)?,
+                None => None,
+            };
+            Ok((key, deflate))
+        });
+        let (key, deflate) = match negotiated {
+            Ok(k) => k,
             Err(e) => {
                 log::debug!("refused {peer}: {e}");
                 if let Some(conn) = self.core.conns.get_gen_mut(slot, serial) {
@@ -137,6 +148,7 @@ impl<H: Handler> Worker<H> {
                 return;
             }
         };
+        let extensions = deflate.map(|p| p.response_header_value());
         let decision = if self.core.shared.shutting_down.load(Ordering::SeqCst) {
             Upgrade::reject(503, "server shutting down")
         } else if self.core.over_budget {
@@ -154,7 +166,17 @@ impl<H: Handler> Worker<H> {
                 if let Some(p) = subprotocol.as_deref() {
                     resp = resp.subprotocol(p);
                 }
-                match resp.write(&req, &mut conn.http_out) {
+                if let Some(e) = extensions.as_deref() {
+                    resp = resp.extensions(e);
+                }
+                let compress = match (deflate, self.core.config.deflate.as_ref()) {
+                    (Some(params), Some(cfg)) => conn.codec.enable_deflate(&params, cfg),
+                    _ => Ok(()),
+                };
+                match compress.map_err(|e| e.to_string()).and_then(|()| {
+                    resp.write(&req, &mut conn.http_out)
+                        .map_err(|e| e.to_string())
+                }) {
                     Ok(()) => 101,
                     Err(e) => {
                         if let Some(held) = APP_ANSWER.check(self.core.now) {

@@ -71,5 +71,7 @@ pub use handler::{Handler, HttpResponse, Upgrade, UpgradeRequest};
 pub use id::{ConnId, TimerId};
 pub use log_limit::LogLimit;
 pub use server::Server;
+/// permessage-deflate settings (RFC 7692), for [`ServerConfig::deflate`].
+pub use tether_codec::deflate::DeflateConfig;
 /// The codec types an application touches, so it depends on this crate alone.
 pub use tether_codec::{Bytes, CloseCode, CloseFrame, EncodedFrame, Message, Outgoing, Utf8Bytes};
