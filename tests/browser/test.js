@@ -123,6 +123,27 @@ async function main() {
         s, { timeout: 3000 });
     });
 
+    await check("Chromium negotiates permessage-deflate and round-trips 60 KB of text and binary (the demo's limit is 64 KiB)", async () => {
+      const got = await a.page.evaluate(async (url) => {
+        const ws = new WebSocket(url);
+        ws.binaryType = "arraybuffer";
+        await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = fail; });
+        const next = () => new Promise((ok, fail) => {
+          ws.onmessage = (e) => ok(e.data);
+          ws.onclose = (e) => fail(new Error(`closed with ${e.code} ${e.reason}`));
+        });
+        const text = JSON.stringify({ msg_type: "message", msg_content: "hello, live room 1001" }).repeat(2000).slice(0, 60000);
+        let p = next(); ws.send(text); const t = await p;
+        const bin = new Uint8Array(60000).map((_, i) => (i * 7) % 251);
+        p = next(); ws.send(bin); const b = new Uint8Array(await p);
+        ws.close();
+        return { extensions: ws.extensions, text: t === text, bin: b.length === bin.length && b.every((v, i) => v === bin[i]) };
+      }, BASE.replace(/^http/, "ws") + "echo");
+      console.log(`     ws.extensions = ${JSON.stringify(got.extensions)}`);
+      assert(got.extensions.startsWith("permessage-deflate"), `extensions: ${JSON.stringify(got.extensions)}`);
+      assert(got.text && got.bin, `round trip: ${JSON.stringify(got)}`);
+    });
+
     await check("the online count drops to 1 when one leaves", async () => {
       await b.page.click("#live-leave");
       await waitText(a.page, "#live-online", "1", 5000);
