@@ -19,7 +19,7 @@
 #   AUTOBAHN_AGENT            agent name the client must report (default: tether)
 #   AUTOBAHN_OUTDIR           report directory (default: target/autobahn/client under the repo root)
 #   AUTOBAHN_TIMEOUT          seconds the client may run (default 600)
-#   AUTOBAHN_CASES            case globs to serve (default: sections 1-10; 12/13 = compression)
+#   AUTOBAHN_CASES            case globs to serve (default: sections 1-10 and 12-13; 12/13 = permessage-deflate)
 #   AUTOBAHN_EXPECTED         expected-verdict file (default: expected-client.txt beside this script)
 # Exit status: the checker's (non-zero on any deviation from the expected file).
 set -euo pipefail
@@ -40,7 +40,7 @@ OUTDIR="${AUTOBAHN_OUTDIR:-$ROOT/target/autobahn/client}"
 TIMEOUT="${AUTOBAHN_TIMEOUT:-600}"
 # There is no section 8 in the Autobahn suite, and kosoku rejects a pattern that
 # matches no case, so "8.*" must not be listed.
-CASES="${AUTOBAHN_CASES:-1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.*}"
+CASES="${AUTOBAHN_CASES:-1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.* 12.* 13.*}"
 EXPECTED="${AUTOBAHN_EXPECTED:-$HERE/expected-client.txt}"
 export AUTOBAHN_AGENT="${AUTOBAHN_AGENT:-tether}"
 URL="ws://127.0.0.1:$PORT"

@@ -11,7 +11,7 @@
 #   AUTOBAHN_TIMEOUT          seconds for the whole kosoku run (default 600)
 #   AUTOBAHN_WAIT             seconds to wait for URL to accept TCP (default 10)
 #   AUTOBAHN_PARALLELISM      kosoku -p (default 1; keep 1, the 6.4.x/9.x cases time things)
-#   AUTOBAHN_CASES            case globs to run (default: sections 1-10; 12/13 = compression)
+#   AUTOBAHN_CASES            case globs to run (default: sections 1-10 and 12-13; 12/13 = permessage-deflate)
 #   AUTOBAHN_EXPECTED         expected-verdict file (default: expected-server.txt beside this script)
 #   AUTOBAHN_AGENT            agent name in the report (= the server's `Server` header, or
 #                             host:port without one); default "*" = the only agent in the report
@@ -35,7 +35,7 @@ WAIT="${AUTOBAHN_WAIT:-10}"
 PAR="${AUTOBAHN_PARALLELISM:-1}"
 # There is no section 8 in the Autobahn suite, and kosoku rejects a pattern that
 # matches no case, so "8.*" must not be listed.
-CASES="${AUTOBAHN_CASES:-1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.*}"
+CASES="${AUTOBAHN_CASES:-1.* 2.* 3.* 4.* 5.* 6.* 7.* 9.* 10.* 12.* 13.*}"
 EXPECTED="${AUTOBAHN_EXPECTED:-$HERE/expected-server.txt}"
 AGENT="${AUTOBAHN_AGENT:-*}"
 
