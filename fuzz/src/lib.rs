@@ -592,6 +592,71 @@ pub fn check_mask(data: &[u8]) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// permessage-deflate (RFC 7692 §7.2)
+
+/// The stream parameters a fuzz input's first byte picks: window bits 9-15, level 0-9, memory
+/// level 1-9, context takeover or not.
+fn deflate_params(b: u8, c: u8) -> (u8, u32, u8, bool) {
+    (9 + b % 7, u32::from(c % 10), 1 + (b / 7) % 9, c & 0x80 != 0)
+}
+
+/// `[params 2, limit 2, cut, bytes...]`: arbitrary bytes inflated as one message's compressed
+/// payload, in two pieces: never a panic, never more than the limit plus one byte kept, and
+/// every error is the peer's fault (1007 corrupt data, 1009 too big).
+pub fn check_deflate_inflate(data: &[u8]) {
+    let [b, c, l0, l1, cut, input @ ..] = data else {
+        return;
+    };
+    let (window, _, _, takeover_off) = deflate_params(*b, *c);
+    let limit = usize::from(u16::from_be_bytes([*l0, *l1]));
+    let Ok(mut inf) = tether_codec::deflate::Inflater::new(window, takeover_off) else {
+        return;
+    };
+    let at = usize::from(*cut) % (input.len() + 1);
+    let mut out = bytes::BytesMut::new();
+    let first = inf.inflate(&input[..at], false, limit, &mut out);
+    let result = first.and_then(|()| inf.inflate(&input[at..], true, limit, &mut out));
+    assert!(
+        out.len() <= limit + 1,
+        "{} bytes kept over a limit of {limit}",
+        out.len()
+    );
+    if let Err(e) = result {
+        let code = e.close_code().map(|c| c.0);
+        assert!(
+            matches!(code, Some(1007 | 1009)),
+            "{e:?} closes with {code:?}"
+        );
+    }
+}
+
+/// `[params 2, cuts 2, message...]`: compress then inflate is the identity, for every
+/// parameter set, the message cut into two frames' worth of compressed bytes anywhere, and
+/// twice in a row (context kept or reset as configured).
+pub fn check_deflate_round_trip(data: &[u8]) {
+    let [b, c, cut, split, msg @ ..] = data else {
+        return;
+    };
+    let (window, level, mem, fresh) = deflate_params(*b, *c);
+    let mut def = tether_codec::deflate::Deflater::new(window, level, mem, fresh)
+        .expect("every parameter set in range is accepted");
+    let mut inf = tether_codec::deflate::Inflater::new(window, fresh)
+        .expect("every window in range is accepted");
+    let at = usize::from(*split) % (msg.len() + 1);
+    for message in [msg, &msg[..at], msg] {
+        let mut z = bytes::BytesMut::new();
+        def.compress(message, &mut z)
+            .expect("compressing never fails");
+        let k = usize::from(*cut) % (z.len() + 1);
+        let mut out = bytes::BytesMut::new();
+        inf.inflate(&z[..k], false, message.len(), &mut out)
+            .and_then(|()| inf.inflate(&z[k..], true, message.len(), &mut out))
+            .expect("our own compressed message inflates");
+        assert_eq!(&out[..], message);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // helpers
 
 /// Prefix lengths below `limit` worth checking: all of them for short inputs, else both ends

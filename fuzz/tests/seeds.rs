@@ -75,3 +75,16 @@ fn chunk_invariance() {
         tether_codec_fuzz::check_chunk_invariance,
     );
 }
+
+#[test]
+fn deflate_inflate() {
+    replay("deflate_inflate", tether_codec_fuzz::check_deflate_inflate);
+}
+
+#[test]
+fn deflate_round_trip() {
+    replay(
+        "deflate_round_trip",
+        tether_codec_fuzz::check_deflate_round_trip,
+    );
+}
