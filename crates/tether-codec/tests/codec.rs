@@ -1172,6 +1172,63 @@ mod deflate {
         );
     }
 
+    /// Two server connections that negotiated `cfg`, and a client for each to read them.
+    fn two_pairs(cfg: DeflateConfig) -> (Pair, Pair) {
+        (pair(cfg, cfg), pair(cfg, cfg))
+    }
+
+    #[test]
+    fn a_broadcast_is_compressed_once_for_connections_without_context_takeover() {
+        let mut cfg = every_byte(DeflateConfig::default());
+        cfg.server_no_context_takeover = true;
+        let (mut a, mut b) = two_pairs(cfg);
+        let json = r#"{"msg_type":"buy","goods_name":"橘子","goods_price":"9.90"}"#.repeat(40);
+        let frame = EncodedFrame::server(Outgoing::Text(&json)).unwrap();
+        a.server.send_encoded(&frame).unwrap();
+        b.server.send_encoded(&frame).unwrap();
+        // The same compressed bytes, and the same memory: one compression for both.
+        let (pa, pb) = (a.server.pending_output(), b.server.pending_output());
+        assert_eq!(pa, pb);
+        assert_eq!(pa[0], 0xC1, "RSV1 and FIN on a text frame");
+        assert!(
+            pa.len() < json.len() / 5,
+            "{} bytes for {}",
+            pa.len(),
+            json.len()
+        );
+        assert_eq!(pa.as_ptr(), pb.as_ptr(), "compressed twice");
+        for p in [&mut a, &mut b] {
+            let (ce, _) = p.drive();
+            assert_eq!(ce, [text(&json)]);
+        }
+    }
+
+    #[test]
+    fn with_context_takeover_each_connection_compresses_a_broadcast_itself() {
+        let cfg = every_byte(DeflateConfig::default()); // context kept both ways
+        let (mut a, mut b) = two_pairs(cfg);
+        let json = "the same comment, again and again. ".repeat(20);
+        let frame = EncodedFrame::server(Outgoing::Text(&json)).unwrap();
+        // A message first on `a` only: its context now differs from `b`'s.
+        a.server.send(Outgoing::Text(&json)).unwrap();
+        let _ = a.drive();
+        a.server.send_encoded(&frame).unwrap();
+        b.server.send_encoded(&frame).unwrap();
+        let (pa, pb) = (
+            a.server.pending_output().to_vec(),
+            b.server.pending_output().to_vec(),
+        );
+        assert_eq!(pa[0], 0xC1);
+        assert!(
+            pa.len() < pb.len(),
+            "a's kept context makes its copy smaller"
+        );
+        for p in [&mut a, &mut b] {
+            let (ce, _) = p.drive();
+            assert_eq!(ce, [text(&json)]);
+        }
+    }
+
     #[test]
     fn invalid_utf8_inside_a_compressed_text_message_fails_with_1007() {
         let z = compressed(&[b'o', b'k', 0xff, 0xfe]);

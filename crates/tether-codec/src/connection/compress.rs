@@ -8,6 +8,17 @@ use crate::error::{Error, ProtocolError};
 /// The bit RFC 7692 §6 gives to permessage-deflate: set on the first frame of a compressed message.
 pub(super) const RSV1: u8 = 0x40;
 
+/// How a broadcast frame goes out on this connection.
+#[cfg_attr(not(feature = "deflate"), allow(dead_code))]
+pub(super) enum Broadcast {
+    /// Uncompressed, as encoded: no extension, or a message under the threshold.
+    AsIs,
+    /// The frame compressed once for every connection with the same parameters.
+    Shared(bytes::Bytes),
+    /// Compressed by this connection's own compressor (its context is kept between messages).
+    Own,
+}
+
 /// The compression state of a connection that negotiated permessage-deflate.
 #[cfg(feature = "deflate")]
 pub(super) struct DeflateState {
@@ -16,6 +27,9 @@ pub(super) struct DeflateState {
     inflater: crate::deflate::Inflater,
     /// Messages shorter than this go out uncompressed (RFC 7692 §6.1 allows it).
     threshold: usize,
+    /// The compression level and memory level, the key of a shared broadcast compression.
+    level: u32,
+    mem_level: u8,
     /// Compressed output of the message being sent, reused between messages.
     scratch: BytesMut,
 }
@@ -52,6 +66,8 @@ impl Connection {
             deflater,
             inflater,
             threshold: config.threshold,
+            level: config.level,
+            mem_level: config.mem_level,
             scratch: BytesMut::new(),
         }));
         Ok(())
@@ -75,6 +91,34 @@ impl Connection {
         out.clear();
         d.deflater.compress(payload, &mut out)?;
         Ok(Some(out))
+    }
+
+    /// How `frame` goes out here (see [`Broadcast`]).
+    pub(super) fn broadcast_compressed(
+        &self,
+        frame: &crate::encoded::EncodedFrame,
+    ) -> Result<Broadcast, Error> {
+        let Some(d) = self.deflate.as_deref() else {
+            return Ok(Broadcast::AsIs);
+        };
+        let Some((_, payload)) = frame.data_payload() else {
+            return Ok(Broadcast::AsIs);
+        };
+        if payload.len() < d.threshold {
+            return Ok(Broadcast::AsIs);
+        }
+        if !d.params.compress_no_context_takeover(self.role) {
+            return Ok(Broadcast::Own);
+        }
+        let key = (
+            d.params.compress_window_bits(self.role),
+            d.level,
+            d.mem_level,
+        );
+        Ok(match frame.deflated(key)? {
+            Some(bytes) => Broadcast::Shared(bytes),
+            None => Broadcast::Own,
+        })
     }
 
     /// Gives the compression buffer back for the next message.
@@ -110,6 +154,13 @@ impl Connection {
 
 #[cfg(not(feature = "deflate"))]
 impl Connection {
+    pub(super) fn broadcast_compressed(
+        &self,
+        _frame: &crate::encoded::EncodedFrame,
+    ) -> Result<Broadcast, Error> {
+        Ok(Broadcast::AsIs)
+    }
+
     pub(super) fn compress_message(&mut self, _payload: &[u8]) -> Result<Option<BytesMut>, Error> {
         Ok(None)
     }

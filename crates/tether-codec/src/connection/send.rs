@@ -1,6 +1,7 @@
 //! Sending (RFC 6455 §5.1–§5.5, §7.1.2): messages, fragments, control frames and the Close, queued as frames.
 
-use super::{compress, Connection, Role, State};
+use super::compress::{self, Broadcast};
+use super::{Connection, Role, State};
 use crate::close::{self, CloseCode};
 use crate::encoded::EncodedFrame;
 use crate::error::{CapacityError, Error, UsageError};
@@ -86,6 +87,16 @@ impl Connection {
             return Err(UsageError::FragmentOrder.into());
         }
         self.check_room()?;
+        if let Some((opcode, payload)) = frame.data_payload() {
+            match self.broadcast_compressed(frame)? {
+                Broadcast::Shared(bytes) => {
+                    self.out.push_shared(bytes);
+                    return Ok(());
+                }
+                Broadcast::Own => return self.send_data(opcode, payload),
+                Broadcast::AsIs => {}
+            }
+        }
         if frame.as_bytes().len() >= SHARE_MIN {
             self.out.push_shared(frame.shared());
         } else {
