@@ -329,7 +329,6 @@ impl Core {
     /// Writes what is pending, moves phases on, and fixes the readiness interest.
     pub(crate) fn service(&mut self, slot: u32, serial: u64) {
         let high_water = self.config.output_high_water;
-        let linger = self.cap_deadline(self.now + self.config.close_timeout);
         let id = ConnId::new(serial, slot);
         let Some(conn) = self.conns.get_gen_mut(slot, serial) else {
             return;
@@ -348,6 +347,8 @@ impl Core {
                 let _ = conn.stream.shutdown(std::net::Shutdown::Write);
                 conn.phase = Phase::Linger;
                 // A linger never outlasts the close deadline already running.
+                let linger = self.now + self.config.close_timeout;
+                let linger = self.shutdown_deadline.map_or(linger, |d| d.min(linger));
                 conn.deadline = conn.deadline.min(linger).max(self.now);
                 resume = true;
             }

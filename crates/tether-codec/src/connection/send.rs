@@ -140,7 +140,10 @@ impl Connection {
         if self.out_fragment.is_some() {
             return Err(UsageError::FragmentOrder.into());
         }
-        self.check_room()?;
+        if self.deflate_on() {
+            // Refuse before compressing, not after: `write_frame` checks again for the rest.
+            self.check_room()?;
+        }
         if let Some(compressed) = self.compress_message(payload)? {
             let sent = self.write_frame_rsv(opcode, true, compress::RSV1, &compressed);
             self.recycle(compressed);
