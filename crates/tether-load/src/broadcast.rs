@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use crate::cli::{Args, Target};
 use crate::net::Report;
 use crate::stats::{self, Json};
-use crate::wire::FrameTemplate;
 
 /// How long one message may take to reach everyone before the run gives up on it.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -20,8 +19,8 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
     if (n as u64) + 16 > nofile {
         return Err(format!("{n} subscribers exceed the file limit of {nofile}"));
     }
-    let tpl = FrameTemplate::new(args.size, args.payload == crate::cli::Payload::Text);
-    let mut net = crate::net::for_target(target, args.sources)?;
+    let tpl = args.template();
+    let mut net = crate::net::for_target(target, args.sources, &tpl)?;
     let connect = net.open_all(
         n,
         args.max_opening,

@@ -11,6 +11,9 @@ pub enum Payload {
     Text,
     /// Binary frames.
     Binary,
+    /// A live-room comment in JSON (text frames, Chinese text, about 200 bytes; `--size`
+    /// pads the comment), the payload real-time back-ends push most.
+    Json,
 }
 
 /// Loopback WebSocket load generator: echo (default), `--idle N` or `--broadcast N`.
@@ -40,6 +43,11 @@ pub struct Args {
     /// Text or binary frames.
     #[arg(long, value_enum, default_value_t = Payload::Binary)]
     pub payload: Payload,
+    /// Offer permessage-deflate (as Chromium does: `permessage-deflate;
+    /// client_max_window_bits`), send every message compressed, and inflate and verify the
+    /// server's compressed echoes. A server that declines fails the connection.
+    #[arg(long)]
+    pub deflate: bool,
     /// Idle mode: hold this many open connections.
     #[arg(long, conflicts_with = "broadcast")]
     pub idle: Option<usize>,
@@ -79,6 +87,18 @@ pub struct Args {
     /// Print the sizes of tether-codec's per-connection types and exit.
     #[arg(long)]
     pub sizes: bool,
+}
+
+impl Args {
+    /// The message template for `--payload`, `--size` and `--deflate`.
+    pub fn template(&self) -> crate::wire::FrameTemplate {
+        let body = match self.payload {
+            Payload::Text => crate::wire::Body::Pattern { text: true },
+            Payload::Binary => crate::wire::Body::Pattern { text: false },
+            Payload::Json => crate::wire::Body::LiveJson,
+        };
+        crate::wire::FrameTemplate::build(body, self.size, self.deflate)
+    }
 }
 
 /// A parsed `ws://` URL.

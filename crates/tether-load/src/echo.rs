@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use crate::cli::{Args, Payload, Target};
 use crate::net::Report;
 use crate::stats::{self, Json};
-use crate::wire::FrameTemplate;
 
 /// Per-connection echo bookkeeping.
 #[derive(Debug, Default)]
@@ -23,8 +22,8 @@ struct Flow {
 pub fn run(args: &Args, target: &Target) -> Result<String, String> {
     let n = args.connections.max(1);
     let k = args.inflight.max(1);
-    let tpl = FrameTemplate::new(args.size, args.payload == Payload::Text);
-    let mut net = crate::net::for_target(target, args.sources)?;
+    let tpl = args.template();
+    let mut net = crate::net::for_target(target, args.sources, &tpl)?;
     let connect_time = net.open_all(
         n,
         args.max_opening,
@@ -57,6 +56,7 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
     let mut errors: Vec<String> = Vec::new();
     let mut t0 = start;
     let mut cpu = stats::CpuWindow::start(server.clone());
+    let mut wire0 = (net.wire_in, net.wire_out);
 
     for (_, e) in net.flush_dirty() {
         errors.push(e);
@@ -69,6 +69,7 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
             count = 0;
             t0 = now;
             cpu = stats::CpuWindow::start(server.clone());
+            wire0 = (net.wire_in, net.wire_out);
         }
         if now >= end {
             break;
@@ -128,6 +129,23 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
     let msgs_per_s = count as f64 / secs;
     let mb_per_s = msgs_per_s * tpl.size() as f64 / 1e6;
     let [p50, p99, p999, max] = stats::percentiles_us(&hist);
+    // Bytes per message on the wire each way, against the same message sent uncompressed
+    // (header with and without the mask key). Messages still in flight at the end are few
+    // and counted once each way, so the figures are close, not exact.
+    let per_msg = |b: u64| b as f64 / count.max(1) as f64;
+    let wire_in = per_msg(net.wire_in - wire0.0);
+    let wire_out = per_msg(net.wire_out - wire0.1);
+    let header = |n: usize| {
+        2 + if n < 126 {
+            0
+        } else if n < 65_536 {
+            2
+        } else {
+            8
+        }
+    };
+    let plain_in = (tpl.size() + header(tpl.size())) as f64;
+    let plain_out = plain_in + 4.0;
     println!(
         "echo {n} conn x {k} in flight x {} B {:?}: {count} echoes in {secs:.2} s = {msgs_per_s:.0} msg/s, \
          {mb_per_s:.1} MB/s; latency us p50 {p50:.0} p99 {p99:.0} p99.9 {p999:.0} max {max:.0}",
@@ -147,6 +165,11 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
             .map(|e| format!(", first: {e}"))
             .unwrap_or_default()
     );
+    println!(
+        "  wire bytes per message: to the server {wire_out:.1} ({:.0}% of {plain_out}), from it {wire_in:.1} ({:.0}% of {plain_in})",
+        100.0 * wire_out / plain_out,
+        100.0 * wire_in / plain_in,
+    );
     Ok(Json::new()
         .str("mode", "echo")
         .str("label", &args.label)
@@ -155,10 +178,10 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
         .int("size", tpl.size() as u64)
         .str(
             "payload",
-            if args.payload == Payload::Text {
-                "text"
-            } else {
-                "binary"
+            match args.payload {
+                Payload::Text => "text",
+                Payload::Binary => "binary",
+                Payload::Json => "json",
             },
         )
         .num("connect_s", connect_time.as_secs_f64())
@@ -176,6 +199,11 @@ pub fn run(args: &Args, target: &Target) -> Result<String, String> {
         .num("load_cpu_pct", load_cpu / secs / 1e4)
         .num("other_cpu_pct", other_cpu / secs / 1e4)
         .bool("spin", args.spin)
+        .bool("deflate", tpl.compressed())
+        .num("wire_in_per_msg", wire_in)
+        .num("wire_out_per_msg", wire_out)
+        .num("plain_in_per_msg", plain_in)
+        .num("plain_out_per_msg", plain_out)
         .int("errors", errors.len() as u64)
         .str("first_error", errors.first().map_or("", |s| s.as_str()))
         .finish())

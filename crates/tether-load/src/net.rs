@@ -74,13 +74,22 @@ pub struct Net {
     /// Source addresses in use: 127.0.0.1 up to 127.0.0.`sources`.
     sources: u8,
     max_sources: u8,
+    /// Bytes read from and written to every connection's socket, handshakes included.
+    pub wire_in: u64,
+    /// See `wire_in`.
+    pub wire_out: u64,
 }
 
-/// A `Net` for a parsed `--url`: its loopback address and its opening request.
-pub fn for_target(target: &crate::cli::Target, sources: u8) -> Result<Net, String> {
+/// A `Net` for a parsed `--url`: its loopback address and its opening request (offering
+/// permessage-deflate when `tpl` is compressed).
+pub fn for_target(
+    target: &crate::cli::Target,
+    sources: u8,
+    tpl: &FrameTemplate,
+) -> Result<Net, String> {
     Net::new(
         target.addr,
-        crate::wire::request(&target.host, &target.path),
+        crate::wire::request(&target.host, &target.path, tpl.compressed()),
         sources,
     )
     .map_err(|e| format!("poll: {e}"))
@@ -106,6 +115,8 @@ impl Net {
             dirty: Vec::new(),
             sources: sources.max(1),
             max_sources: 64,
+            wire_in: 0,
+            wire_out: 0,
         })
     }
 
@@ -204,7 +215,10 @@ impl Net {
         while c.out_pos < c.out.len() {
             match c.stream.write(&c.out[c.out_pos..]) {
                 Ok(0) => return Err(fail(c, "write returned 0")),
-                Ok(n) => c.out_pos += n,
+                Ok(n) => {
+                    c.out_pos += n;
+                    self.wire_out += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(fail(c, &format!("write: {e}"))),
@@ -321,15 +335,19 @@ impl Net {
                     break;
                 }
             };
+            self.wire_in += n as u64;
             let fed = if c.phase == Phase::Handshake {
                 c.head.extend_from_slice(&self.read_buf[..n]);
-                match wire::check_response(&c.head) {
+                match wire::check_response(&c.head, tpl.compressed()) {
                     Ok(None) => continue,
-                    Ok(Some(used)) => {
+                    Ok(Some(opened)) => {
                         c.phase = Phase::Open;
                         reports.push(Report::Opened);
                         let head = std::mem::take(&mut c.head);
-                        c.reader.feed(&head[used..], tpl, &mut self.got)
+                        match opened.deflate.map(|p| c.reader.set_deflate(&p)) {
+                            Some(Err(e)) => Err(e),
+                            _ => c.reader.feed(&head[opened.head_len..], tpl, &mut self.got),
+                        }
                     }
                     Err(e) => Err(e),
                 }

@@ -14,6 +14,8 @@ pub struct ProcSample {
     pub sys_us: f64,
     /// Resident set size in KiB.
     pub rss_kib: u64,
+    /// Peak resident set size so far (`VmHWM`) in KiB.
+    pub hwm_kib: u64,
 }
 
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit of `/proc/PID/stat` times.
@@ -102,15 +104,18 @@ pub fn sample(pid: &str) -> Option<ProcSample> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss_kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
+    let kib = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
     Some(ProcSample {
         cpu_us: (utime + stime) * 1e6 / clk_tck(),
         sys_us: stime * 1e6 / clk_tck(),
-        rss_kib,
+        rss_kib: kib("VmRSS:"),
+        hwm_kib: kib("VmHWM:"),
     })
 }
 
