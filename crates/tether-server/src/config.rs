@@ -114,7 +114,10 @@ impl ServerConfig {
     pub fn validate(&self) -> Result<(), &'static str> {
         self.codec.validate().map_err(|_| "invalid codec config")?;
         if let Some(d) = &self.deflate {
-            d.validate().map_err(|_| "invalid deflate config")?;
+            d.validate().map_err(|e| match e {
+                tether_codec::UsageError::Config(why) => why,
+                _ => "invalid deflate config",
+            })?;
         }
         if self.workers == 0 || self.workers > 256 {
             return Err("workers must be in 1..=256");
