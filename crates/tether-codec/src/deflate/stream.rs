@@ -51,6 +51,9 @@ use crate::error::{CapacityError, Error, ProtocolError, UsageError};
 /// (RFC 7692 §7.2.1, §7.2.2).
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 
+/// A final, empty stored block (BFINAL 1, BTYPE 00, LEN 0, NLEN 0xffff; RFC 1951 §3.2.4).
+const FINAL_EMPTY_BLOCK: [u8; 5] = [0x01, 0x00, 0x00, 0xff, 0xff];
+
 /// The most output produced between two checks of the limit: how far past its limit a
 /// message may inflate before it is failed.
 const STEP: usize = 64 * 1024;
@@ -258,8 +261,12 @@ impl Inflater {
     ) -> Result<(), Error> {
         let start = out.len();
         let result = self.feed(compressed, limit, out).and_then(|()| {
-            if fin && !self.ended {
-                self.feed(&TAIL, limit, out)
+            if !fin || self.ended {
+                return Ok(());
+            }
+            self.feed(&TAIL, limit, out)?;
+            if self.no_context_takeover {
+                self.check_block_boundary(limit, out)
             } else {
                 Ok(())
             }
@@ -279,6 +286,20 @@ impl Inflater {
                 self.stream = None;
             }
             self.ended = false;
+        }
+        Ok(())
+    }
+
+    /// A message must end on a block boundary (§7.2.1: the sender flushes to one). Whether it
+    /// did is known by feeding a final empty stored block, which must end the stream at once
+    /// and produce nothing; a message cut inside a block reads it as more of that block
+    /// instead, and fails here with 1007 rather than being delivered short. That ends the
+    /// stream, so this runs only when no context is kept (the stream is dropped anyway).
+    fn check_block_boundary(&mut self, limit: usize, out: &mut BytesMut) -> Result<(), Error> {
+        let at = out.len();
+        self.feed(&FINAL_EMPTY_BLOCK, limit, out)?;
+        if !self.ended || out.len() != at {
+            return Err(ProtocolError::BadCompressedData.into());
         }
         Ok(())
     }
@@ -549,6 +570,34 @@ mod tests {
         assert_eq!(err.close_code(), Some(CloseCode(1009)));
         assert_eq!(&out[..], b"kept");
         assert!(!i.is_allocated());
+    }
+
+    #[test]
+    fn a_message_cut_inside_a_block_is_1007_at_its_end_without_context_takeover() {
+        let text = messages().concat().repeat(4);
+        let mut d = Deflater::new(15, 6, 8, true).unwrap();
+        let whole = compress(&mut d, &text);
+        let mut i = Inflater::new(15, true).unwrap();
+        // Whole, it inflates; cut anywhere inside its block, it fails at its own end instead
+        // of arriving short.
+        assert_eq!(&inflate(&mut i, &whole)[..], &text[..]);
+        for cut in [1, 5, whole.len() / 2, whole.len() - 3] {
+            let mut out = BytesMut::from(&b"kept"[..]);
+            let err = i.inflate(&whole[..cut], true, LIMIT, &mut out).unwrap_err();
+            assert_eq!(err.close_code(), Some(CloseCode(1007)), "cut at {cut}");
+            assert_eq!(&out[..], b"kept");
+            // The next message starts clean.
+            assert_eq!(&inflate(&mut i, &whole)[..], &text[..], "after cut {cut}");
+        }
+        // RFC 7692 §7.2.3.1's "Hello", and a message that ends in a final block, still pass.
+        assert_eq!(
+            &inflate(&mut i, &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00])[..],
+            b"Hello"
+        );
+        assert_eq!(
+            &inflate(&mut i, &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00])[..],
+            b"Hello"
+        );
     }
 
     #[test]
