@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Browser test of the demo page: installs Debian's chromium (if missing) and playwright-core
 # (into ./node_modules, from package-lock.json), builds target/release/tether, and drives the
-# page in two headless browsers on a free 127.0.0.1 port. The screenshot goes to
+# page in two headless browsers on a free 127.0.0.1 port (plus `tether --app echo` on another,
+# for large compressed messages). The screenshot goes to
 # target/browser/demo.png. Ends with "N passed, N failed"; non-zero on any failure.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -10,14 +11,15 @@ OUT="$ROOT/target/browser"
 mkdir -p "$OUT"
 SUMMARY="$OUT/summary.txt"
 PID_FILE="$OUT/server.pid"
-rm -f "$SUMMARY" "$PID_FILE"
+ECHO_PID_FILE="$OUT/echo-server.pid"
+rm -f "$SUMMARY" "$PID_FILE" "$ECHO_PID_FILE"
 
 # shellcheck source=../support/lib.sh
 source "$ROOT/tests/support/lib.sh"
 
 fail() { echo "browser: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 
-cleanup() { kill_tether "$PID_FILE"; }
+cleanup() { kill_tether "$PID_FILE"; kill_tether "$ECHO_PID_FILE"; }
 trap cleanup EXIT
 
 if [[ ! -x /usr/bin/chromium ]]; then
@@ -34,12 +36,19 @@ if ! (cd "$HERE" && node -e 'require("playwright-core")' 2>/dev/null); then
 fi
 (cd "$ROOT" && cargo build --release --bin tether) || fail "cannot build tether"
 
-PORT=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+# Three ports held open together, so no two are the same: the demo, the echo app, its metrics.
+read -r PORT ECHO_PORT METRICS_PORT < <(node -e '
+const ss = [0, 1, 2].map(() => require("net").createServer());
+Promise.all(ss.map((s) => new Promise((r) => s.listen(0, "127.0.0.1", r)))).then(() => {
+  console.log(ss.map((s) => s.address().port).join(" "));
+  ss.forEach((s) => s.close());
+});') || fail "cannot pick free ports"
 START=$SECONDS
 TETHER_BIN="$ROOT/target/release/tether" TETHER_PORT="$PORT" OUT_DIR="$OUT" SUMMARY="$SUMMARY" \
-    PID_FILE="$PID_FILE" timeout -k 10 300 node "$HERE/test.js"
+    PID_FILE="$PID_FILE" ECHO_PORT="$ECHO_PORT" METRICS_PORT="$METRICS_PORT" ECHO_PID_FILE="$ECHO_PID_FILE" \
+    timeout -k 10 300 node "$HERE/test.js"
 rc=$?
-echo "browser test took $((SECONDS - START)) s (server log: $OUT/server.log)"
+echo "browser test took $((SECONDS - START)) s (server logs: $OUT/server.log, $OUT/echo-server.log)"
 cleanup
 if [[ ! -s "$SUMMARY" ]]; then
     fail "test.js ended with $rc before reporting"

@@ -1,9 +1,11 @@
 // Drives the demo page (GET /) in Debian's Chromium through playwright-core, as a person would:
 // two independent browsers in room 1001, comments, online counts, the stock chart, the echo console,
-// and a server restart under an open page. Saves a screenshot. Prints "N passed, N failed".
+// a server restart under an open page, and 1 MiB and 16 MiB messages compressed both ways through
+// `tether --app echo --deflate on`. Saves a screenshot. Prints "N passed, N failed".
 //
 // Environment: TETHER_BIN (the tether binary), TETHER_PORT (a free port), OUT_DIR (screenshot, logs),
-// SUMMARY (file the final line is written to; printed instead when unset), PID_FILE (the server's pid, for cleanup).
+// SUMMARY (file the final line is written to; printed instead when unset), PID_FILE (the server's pid, for cleanup),
+// ECHO_PORT and METRICS_PORT (two more free ports: the echo app and its metrics), ECHO_PID_FILE (its pid).
 "use strict";
 const fs = require("node:fs");
 const os = require("node:os");
@@ -15,6 +17,8 @@ const BIN = process.env.TETHER_BIN;
 const PORT = Number(process.env.TETHER_PORT);
 const OUT = process.env.OUT_DIR || path.join(__dirname, "out");
 const BASE = `http://127.0.0.1:${PORT}/`;
+const ECHO_PORT = Number(process.env.ECHO_PORT);
+const METRICS_PORT = Number(process.env.METRICS_PORT);
 const CHROMIUM_ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -70,6 +74,66 @@ async function join(page, name) {
   await page.waitForFunction(() => document.getElementById("live-current").textContent === "1001", null, { timeout: 5000 });
 }
 
+// The echo app's socket byte counters and open connections, from its metrics endpoint.
+async function echoMetrics() {
+  const body = await (await fetch(`http://127.0.0.1:${METRICS_PORT}/metrics`)).text();
+  const get = (name) => {
+    const m = body.match(new RegExp(`^${name} (\\d+)$`, "m"));
+    assert(m, `${name} missing from /metrics`);
+    return Number(m[1]);
+  };
+  return { connections: get("tether_connections"), received: get("tether_bytes_received_total"), sent: get("tether_bytes_sent_total") };
+}
+
+// Runs in the page: builds `size` bytes (valid UTF-8 for "text"), sends them as one message on a
+// connection of its own, compares the echo there and closes. Only the verdict comes back to node.
+async function echoInPage({ url, kind, size, seed }) {
+  let x = seed;
+  const rand = () => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return x >>> 0; }; // xorshift32
+  const enc = new TextEncoder();
+  // Repeated JSON-like phrases (compressible) between runs of random bytes (printable ASCII in
+  // text), which deflate can hardly shrink.
+  const phrases = [
+    '{"msg_type":"message","room_id":"1001","from_name":"小明","content":"你好，主播！"}',
+    '{"msg_type":"buy","goods_id":7,"goods_name":"保温杯","msg_content":"小明 购买了 保温杯"}',
+    '{"msg_type":"pong"}',
+  ].map((p) => enc.encode(p));
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size;) {
+    const r = rand();
+    const p = phrases[r % phrases.length];
+    if (r & 0x100 && i + p.length <= size) {
+      bytes.set(p, i);
+      i += p.length;
+    } else {
+      const end = Math.min(size, i + 16 + ((r >>> 9) & 63));
+      for (; i < end; i++) bytes[i] = kind === "text" ? 0x20 + (rand() % 95) : rand() & 0xff;
+    }
+  }
+  const data = kind === "text" ? new TextDecoder("utf-8", { fatal: true }).decode(bytes) : bytes.buffer;
+
+  const ws = new WebSocket(url);
+  ws.binaryType = "arraybuffer";
+  await new Promise((ok, fail) => { ws.onopen = ok; ws.onerror = () => fail(new Error("connection failed")); });
+  const closed = new Promise((ok) => { ws.onclose = (e) => ok(e.code); });
+  const echoed = new Promise((ok) => { ws.onmessage = (e) => ok(e.data); });
+  ws.send(data);
+  const echo = await Promise.race([
+    echoed,
+    closed.then((code) => { throw new Error(`closed with ${code} before the echo`); }),
+  ]);
+  let same;
+  if (kind === "text") {
+    same = echo === data;
+  } else {
+    const got = new Uint8Array(echo);
+    same = echo instanceof ArrayBuffer && got.length === size && got.every((v, i) => v === bytes[i]);
+  }
+  const length = kind === "text" ? enc.encode(echo).length : echo.byteLength;
+  ws.close(1000);
+  return { extensions: ws.extensions, length, same, closeCode: await closed };
+}
+
 async function main() {
   fs.mkdirSync(OUT, { recursive: true });
   const server = new TetherServer({
@@ -77,6 +141,11 @@ async function main() {
     log: path.join(OUT, "server.log"), pidFile: process.env.PID_FILE,
   });
   await server.start();
+  const echo = new TetherServer({
+    bin: BIN, port: ECHO_PORT,
+    args: ["--app", "echo", "--deflate", "on", "--metrics-listen", `127.0.0.1:${METRICS_PORT}`, "--log-level", "warn"],
+    log: path.join(OUT, "echo-server.log"), pidFile: process.env.ECHO_PID_FILE,
+  });
   let a, b;
   try {
     await check("two independent browsers open the page; all three panels connect", async () => {
@@ -144,6 +213,34 @@ async function main() {
       assert(got.text && got.bin, `round trip: ${JSON.stringify(got)}`);
     });
 
+    await check("Chromium negotiates permessage-deflate with `tether --app echo --deflate on` and round-trips 1 MiB and 16 MiB of text and of binary, each compressed both ways", async () => {
+      await echo.start();
+      let before = { received: 0, sent: 0 }; // a fresh server has counted nothing
+      for (const [kind, size] of [["text", 1 << 20], ["text", 16 << 20], ["binary", 1 << 20], ["binary", 16 << 20]]) {
+        const t0 = Date.now();
+        const got = await a.page.evaluate(echoInPage, { url: `ws://127.0.0.1:${ECHO_PORT}/`, kind, size, seed: size + kind.length });
+        const what = `${kind} of ${size} bytes`;
+        assert(got.extensions.startsWith("permessage-deflate"), `${what}: ws.extensions = ${JSON.stringify(got.extensions)}`);
+        assert(got.same && got.length === size && got.closeCode === 1000, `${what}: ${JSON.stringify(got)}`);
+        // The gauge falls when the server drops the connection; the worker adds that turn's byte
+        // counts right after, so the read after the one that sees 0 has all of them.
+        let m;
+        do {
+          if (m) await new Promise((r) => setTimeout(r, 50));
+          m = await echoMetrics();
+        } while (m.connections !== 0);
+        m = await echoMetrics();
+        const up = m.received - before.received;
+        const down = m.sent - before.sent;
+        before = m;
+        console.log(`     ${what}: ${Date.now() - t0} ms, on the wire ${(up / size).toFixed(2)} of it up, ${(down / size).toFixed(2)} down`);
+        // About 40% of each message is noise: compressed, it takes under half its size on the wire;
+        // uncompressed, more than its size.
+        assert(up < 0.8 * size, `${what}: ${up} bytes from Chromium: not compressed`);
+        assert(down < 0.8 * size, `${what}: ${down} bytes from the server: not compressed`);
+      }
+    }, 60000);
+
     await check("the online count drops to 1 when one leaves", async () => {
       await b.page.click("#live-leave");
       await waitText(a.page, "#live-online", "1", 5000);
@@ -191,6 +288,7 @@ async function main() {
       fs.rmSync(x.dir, { recursive: true, force: true });
     }
     await server.stop();
+    await echo.stop();
   }
 }
 

@@ -20,6 +20,9 @@ const APPID = "wxtether0001";
 let server;
 let runtime;
 let control;
+// onOpen's {header} of every task opened through the shared shim (the pages' included): the
+// examples do not expose it, and a task opens before a test could add its own onOpen.
+const openHeaders = new WeakMap();
 
 // Pages left open when a test fails would keep reconnecting: after() closes them.
 const openPages = new Set();
@@ -63,6 +66,12 @@ before(async () => {
   await server.start();
   const shim = createWx({ appid: APPID });
   control = shim.control;
+  const connect = shim.wx.connectSocket;
+  shim.wx.connectSocket = (opts) => {
+    const task = connect(opts);
+    if (task) task.onOpen(({ header }) => openHeaders.set(task, header));
+    return task;
+  };
   runtime = loadApp(EXAMPLE, shim.wx, { serverUrl: URL, heartbeatInterval: 300, heartbeatTimeout: 1500 });
 });
 
@@ -194,6 +203,29 @@ test("helper: a link that stops answering the heartbeat is given up and reconnec
   }
 });
 
+test("helper: offers permessage-deflate by default and the demo server takes it; perMessageDeflate: false leaves it off", async () => {
+  const { KeepAliveSocket } = require(path.join(EXAMPLE, "utils/socket.js"));
+  // Over both thresholds (the server's 128 bytes, ws's 1 KiB): with compression on, it goes compressed both ways.
+  const big = "你好，压缩！".repeat(2000);
+  for (const [options, offered] of [[{}, true], [{ perMessageDeflate: false }, false]]) {
+    const got = [];
+    const s = new KeepAliveSocket({ url: URL + "/echo", onMessage: (d) => got.push(d), ...options });
+    s.send(big);
+    s.start();
+    try {
+      await waitFor("the echo", () => got.length === 1);
+      assert.equal(got[0], big);
+      const header = openHeaders.get(s.task);
+      assert.equal(header.upgrade, "websocket", "onOpen's header is the handshake response");
+      const ext = header["sec-websocket-extensions"];
+      if (offered) assert.match(ext, /^permessage-deflate/);
+      else assert.equal(ext, undefined);
+    } finally {
+      s.close();
+    }
+  }
+});
+
 test("helper: close() before onOpen still closes the task once it opens", async () => {
   const { KeepAliveSocket } = require(path.join(EXAMPLE, "utils/socket.js"));
   await waitFor("earlier tasks gone", () => control.tasks.size === 0);
@@ -227,18 +259,23 @@ test("stock page: subscribes on open and draws every push; unsubscribe stops the
 
 let anchor, viewer, stock;
 
-test("live pages: numeric and string room ids meet in room 1001; comments, counts, follows", async () => {
+test("live pages: numeric and string room ids meet in room 1001 over permessage-deflate; comments, counts, follows", async () => {
   anchor = openPage("pages/live/live", { room_id: "1001", name: "主播", anchor: "1" });
   await waitFor("anchor joined", () => anchor.data.joined && anchor.data.online === 1);
   viewer = openPage("pages/live/live", { name: "小程序观众" }); // room_id defaults to the number 1001
   await waitFor("viewer joined", () => viewer.data.joined);
   await waitFor("online 2 on both", () => anchor.data.online === 2 && viewer.data.online === 2);
   assert.equal(viewer.data.roomId, "1001");
+  for (const p of [anchor, viewer]) {
+    assert.match(openHeaders.get(p.socket.task)["sec-websocket-extensions"], /^permessage-deflate/);
+  }
 
-  viewer.onInput({ detail: { value: "来自小程序的评论" } });
+  // 180 characters: its broadcast passes the demo's 128-byte threshold, so it comes compressed.
+  const comment = "来自小程序的评论。".repeat(20);
+  viewer.onInput({ detail: { value: comment } });
   const t0 = Date.now();
   viewer.sendComment();
-  await waitFor("the comment on the anchor's page", () => comments(anchor).includes("来自小程序的评论"), 2000);
+  await waitFor("the comment on the anchor's page", () => comments(anchor).includes(comment), 2000);
   assert.ok(Date.now() - t0 < 2000);
   assert.equal(viewer.data.input, "");
 

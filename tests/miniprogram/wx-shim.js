@@ -9,6 +9,8 @@
 //   (version 0: the development build); `header` cannot set or change it;
 // - connectSocket's success/fail/complete say whether the request was issued, not whether the
 //   socket opened; at most 5 SocketTasks at a time; `timeout` defaults to and is capped at 60 s;
+// - onOpen gets {header}: the handshake's HTTP response headers (names in lower case, as Node
+//   gives them), e.g. `sec-websocket-extensions` when `perMessageDeflate` was accepted;
 // - send before onOpen fails; close takes 1000 or 3000-4999 only, and before onOpen it does not
 //   close the connection;
 // - onMessage gets {data}: a string for text frames, an ArrayBuffer for binary ones;
@@ -112,10 +114,14 @@ function createWx({ appid }) {
     tasks.add(task);
     global.task = task;
 
-    ws.on("upgrade", (res) => res.socket.setNoDelay(opts.tcpNoDelay !== false));
+    let header; // 'upgrade' comes before 'open'
+    ws.on("upgrade", (res) => {
+      res.socket.setNoDelay(opts.tcpNoDelay !== false);
+      header = res.headers;
+    });
     ws.on("open", () => {
       task._opened = true;
-      task._emit("open", { header: {} });
+      task._emit("open", { header });
     });
     ws.on("message", (data, isBinary) => {
       task._emit("message", { data: isBinary ? data : Buffer.from(data).toString("utf8") });

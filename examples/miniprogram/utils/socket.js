@@ -19,6 +19,9 @@
 // - Reconnect delays: a few seconds for the first tries, then longer waits, then a long pause
 //   between tries (each ±20%, so clients dropped together do not return together);
 //   `reconnectNow()` (call it from onShow) skips the wait.
+// - Compression: `perMessageDeflate` (default true) offers permessage-deflate (RFC 7692), which
+//   the Tether demo server accepts; a server without it just answers without the extension.
+//   Pass false not to offer it.
 'use strict'
 
 const DEFAULTS = {
@@ -27,6 +30,7 @@ const DEFAULTS = {
   backoff: [1000, 2000, 3000, 10000, 20000, 60000],
   maxQueue: 100,
   connectTimeout: 10000,
+  perMessageDeflate: true,
 }
 
 class KeepAliveSocket {
@@ -99,6 +103,7 @@ class KeepAliveSocket {
       header: o.header,
       protocols: o.protocols,
       timeout: o.connectTimeout,
+      perMessageDeflate: o.perMessageDeflate,
       // May come before connectSocket returns: look at `task` a turn later.
       fail: (err) => setTimeout(() => this._dropped(task, 'connect failed: ' + (err && err.errMsg)), 0),
     })
