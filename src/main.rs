@@ -1,7 +1,9 @@
-//! `tether`: serves an app over WebSocket (RFC 6455) until SIGINT/SIGTERM, then shuts down gracefully.
+//! `tether`: serves an app over WebSocket (RFC 6455) until SIGINT/SIGTERM, then shuts down gracefully; SIGHUP reloads the TLS certificate.
+
+use std::time::Duration;
 
 use clap::Parser;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tether::apps;
 use tether::cli::Cli;
@@ -25,6 +27,10 @@ fn main() {
         }
     };
     let workers = config.workers;
+    let tls = config.tls.clone();
+    if let Some(t) = &tls {
+        warn_if_expiring(t);
+    }
     let server = match apps::serve_with(cli.app, cli.listen, config, demo) {
         Ok(s) => s,
         Err(e) => {
@@ -32,21 +38,41 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let (ws, http) = if tls.is_some() {
+        ("wss", "https")
+    } else {
+        ("ws", "http")
+    };
     log::info!(
-        "serving {:?} on ws://{}/ with {workers} worker(s)",
+        "serving {:?} on {ws}://{}/ with {workers} worker(s)",
         cli.app,
         server.local_addr()
     );
     if cli.app == apps::App::Demo {
-        log::info!("demo page: http://{}/", server.local_addr());
+        log::info!("demo page: {http}://{}/", server.local_addr());
     }
     let handle = server.handle();
-    match Signals::new([SIGINT, SIGTERM]) {
+    match Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(mut signals) => {
             std::thread::spawn(move || {
-                if let Some(sig) = signals.forever().next() {
-                    log::info!("signal {sig}: shutting down");
-                    handle.shutdown();
+                for sig in signals.forever() {
+                    if sig != SIGHUP {
+                        log::info!("signal {sig}: shutting down");
+                        handle.shutdown();
+                        return;
+                    }
+                    // New connections get the new pair; open ones keep theirs.
+                    match cli.load_tls() {
+                        Ok(Some(t)) => {
+                            warn_if_expiring(&t);
+                            match handle.set_tls(t) {
+                                Ok(()) => log::info!("SIGHUP: TLS certificate reloaded"),
+                                Err(e) => log::error!("SIGHUP: {e}"),
+                            }
+                        }
+                        Ok(None) => log::info!("SIGHUP: no TLS certificate to reload"),
+                        Err(e) => log::error!("SIGHUP: {e}; the old certificate stays"),
+                    }
                 }
             });
         }
@@ -57,4 +83,16 @@ fn main() {
         std::process::exit(1);
     }
     log::info!("stopped");
+}
+
+/// Warns when the certificate expires within 14 days.
+fn warn_if_expiring(tls: &tether_server::TlsConfig) {
+    if let Some(left) = tls.expires_in() {
+        if left < Duration::from_secs(14 * 86_400) {
+            log::warn!(
+                "the TLS certificate expires in {:.1} days: renew it and send SIGHUP",
+                left.as_secs_f64() / 86_400.0
+            );
+        }
+    }
 }

@@ -57,13 +57,13 @@ impl App {
 pub const DEFLATE_THRESHOLD: usize = 128;
 
 impl App {
-    /// The permessage-deflate settings this app uses when compression is on: no context
-    /// takeover either way, so an idle connection holds no compressor or inflater (each
-    /// costs 46–371 KiB while held; see `tether_server::DeflateConfig`), and the threshold above.
+    /// The permessage-deflate settings this app uses when compression is on: the server's
+    /// defaults (no context takeover either way, so an idle connection holds no compressor
+    /// or inflater, each 46–371 KiB while held; level 1), and the threshold above.
     pub fn deflate_config(self) -> tether_server::DeflateConfig {
-        let mut d = tether_server::DeflateConfig::default();
-        d.server_no_context_takeover = true;
-        d.client_no_context_takeover = true;
+        let mut d = tether_server::ServerConfig::default()
+            .deflate
+            .unwrap_or_default();
         d.threshold = match self {
             App::Echo => 0,
             App::Demo | App::Hello => DEFLATE_THRESHOLD,

@@ -13,4 +13,5 @@ mod log_capture;
 mod logs;
 mod multi;
 mod timeouts;
+mod tls;
 mod util;

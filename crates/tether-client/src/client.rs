@@ -1,6 +1,6 @@
 //! `Client`: one blocking WebSocket connection over `std::net::TcpStream`, driving the codec (RFC 6455 §4.1 client handshake, §5 data framing, §7 closing).
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use tether_codec::{
 
 use crate::config::ClientConfig;
 use crate::error::ClientError;
+use crate::transport::Transport;
 use crate::url::WsUrl;
 
 /// Size of the reusable read buffer: one read takes at most this much from the socket.
@@ -34,7 +35,7 @@ const READ_BUFFER: usize = 64 * 1024;
 /// stay buffered and the call can be repeated. Dropping a `Client` ends the TCP connection
 /// at once, without a closing handshake.
 pub struct Client {
-    stream: TcpStream,
+    stream: Transport,
     conn: Connection,
     buf: Box<[u8]>,
     subprotocol: Option<String>,
@@ -50,7 +51,8 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("stream", &self.stream)
+            .field("stream", self.stream.tcp())
+            .field("tls", &matches!(self.stream, Transport::Tls(_)))
             .field("conn", &self.conn)
             .field("subprotocol", &self.subprotocol)
             .field("closed", &self.closed)
@@ -98,17 +100,22 @@ impl Client {
         let handshake =
             ClientHandshake::start(&request, &mut masks, &mut head).map_err(ClientError::Usage)?;
 
-        let stream = open(&url, config.connect_timeout)?;
-        stream.set_nodelay(config.nodelay)?;
-        stream.set_read_timeout(config.read_timeout)?;
-        stream.set_write_timeout(config.write_timeout)?;
-        (&stream).write_all(&head)?;
+        let tcp = open(&url, config.connect_timeout)?;
+        tcp.set_nodelay(config.nodelay)?;
+        tcp.set_read_timeout(config.read_timeout)?;
+        tcp.set_write_timeout(config.write_timeout)?;
+        let mut stream = if url.secure {
+            Transport::tls(tcp, &url.host, config.tls.as_ref())?
+        } else {
+            Transport::Plain(tcp)
+        };
+        stream.write_all(&head)?;
 
         // Read until the response head is whole; whatever follows it is already frames.
         let mut buf = vec![0u8; READ_BUFFER].into_boxed_slice();
         head.clear();
         let (subprotocol, used, deflate) = loop {
-            let n = read_some(&stream, &mut buf)?;
+            let n = stream.read(&mut buf)?;
             if n == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -164,20 +171,25 @@ impl Client {
         self.subprotocol.as_deref()
     }
 
-    /// The TCP stream, e.g. for its peer address or socket options.
+    /// The TCP stream (under TLS for `wss://`), e.g. for its peer address or socket options.
     pub fn get_ref(&self) -> &TcpStream {
-        &self.stream
+        self.stream.tcp()
     }
 
     /// The local address of the TCP connection.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.stream.local_addr()
+        self.stream.tcp().local_addr()
+    }
+
+    /// Whether the connection runs over TLS (`wss://`).
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Transport::Tls(_))
     }
 
     /// Changes the read timeout (`None` blocks forever); it also bounds the wait in
     /// [`close`](Self::close).
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> Result<(), ClientError> {
-        self.stream.set_read_timeout(timeout)?;
+        self.stream.tcp().set_read_timeout(timeout)?;
         self.read_timeout = timeout;
         Ok(())
     }
@@ -223,7 +235,7 @@ impl Client {
     /// send malformed frames. The codec does not see them.
     pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
         self.flush()?;
-        (&self.stream).write_all(bytes)?;
+        self.stream.write_all(bytes)?;
         Ok(())
     }
 
@@ -303,7 +315,7 @@ impl Client {
 
     /// Reads once from the socket into the codec; notes the end of the stream.
     fn fill(&mut self) -> Result<(), ClientError> {
-        let n = read_some(&self.stream, &mut self.buf)?;
+        let n = self.stream.read(&mut self.buf)?;
         if n == 0 {
             self.eof = true;
             self.conn.receive_eof();
@@ -367,7 +379,7 @@ impl Client {
     /// Writes all queued output.
     fn flush(&mut self) -> Result<(), ClientError> {
         while !self.conn.pending_output().is_empty() {
-            match (&self.stream).write(self.conn.pending_output()) {
+            match self.stream.write(self.conn.pending_output()) {
                 Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero).into()),
                 Ok(n) => self.conn.consume_output(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -384,25 +396,27 @@ impl Client {
         while !self.eof {
             if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                if left.is_zero() || self.stream.tcp().set_read_timeout(Some(left)).is_err() {
                     break;
                 }
             }
-            match read_some(&self.stream, &mut self.buf) {
+            match self.stream.read(&mut self.buf) {
                 Ok(0) => self.eof = true,
                 Ok(_) => {}
                 Err(_) => break,
             }
         }
-        let _ = self.stream.set_read_timeout(self.read_timeout);
+        let _ = self.stream.tcp().set_read_timeout(self.read_timeout);
     }
 }
 
 impl Drop for Client {
     /// Ends the TCP connection at once (clones of the stream included), without a closing
-    /// handshake: call [`Client::close`] first for an orderly close.
+    /// handshake (after TLS's `close_notify`, on `wss://`): call [`Client::close`] first for
+    /// an orderly close.
     fn drop(&mut self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
+        self.stream.close_notify();
+        let _ = self.stream.tcp().shutdown(Shutdown::Both);
     }
 }
 
@@ -422,14 +436,4 @@ fn open(url: &WsUrl, timeout: Option<Duration>) -> Result<TcpStream, ClientError
     Err(last
         .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "the host has no address"))
         .into())
-}
-
-/// One read, retried when interrupted by a signal.
-fn read_some(mut stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match stream.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
-        }
-    }
 }

@@ -42,6 +42,10 @@ pub struct ClientConfig {
     /// our window and our compressor holds no memory between messages), every message
     /// compressed. `None`: not offered.
     pub deflate: Option<tether_codec::deflate::DeflateConfig>,
+    /// TLS for `wss://` URLs: whom to trust. Default `None`: the platform's trusted roots,
+    /// with the server's name checked against its certificate. Give a configuration of your
+    /// own for a private CA (tests, private deployments).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// The client's default permessage-deflate offer (see [`ClientConfig::deflate`]).
@@ -62,6 +66,7 @@ impl Default for ClientConfig {
             codec: tether_codec::Config::default(),
             nodelay: true,
             deflate: Some(default_deflate()),
+            tls: None,
         }
     }
 }

@@ -10,9 +10,17 @@ use tether_codec::{CloseCode, HandshakeError, UsageError};
 /// connection usable: the call can be retried.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The URL is not a valid `ws://` URL (RFC 6455 §3); nothing was sent.
-    #[error("invalid ws:// URL: {0}")]
+    /// The URL is not a valid `ws://` or `wss://` URL (RFC 6455 §3); nothing was sent.
+    #[error("invalid WebSocket URL: {0}")]
     Url(&'static str),
+    /// TLS failed: most often the server's certificate is not trusted
+    /// (`InvalidCertificate(UnknownIssuer)`), not for this host
+    /// (`InvalidCertificate(NotValidForName…)`) or expired.
+    #[error("TLS: {0}")]
+    Tls(rustls::Error),
+    /// `wss://` without `ClientConfig::tls`, and no trusted roots found on this system.
+    #[error("TLS: {0}")]
+    NoRoots(String),
     /// The socket failed, or a read or write timed out (see [`ClientError::is_timeout`]).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -34,9 +34,12 @@
 mod client;
 mod config;
 mod error;
+mod transport;
 mod url;
 
 pub use client::Client;
 pub use config::ClientConfig;
 pub use error::ClientError;
+/// The TLS library [`ClientConfig::tls`] takes a configuration from.
+pub use rustls;
 pub use tether_codec::{CloseCode, CloseFrame, Event, Message, Opcode, Outgoing};

@@ -1,14 +1,16 @@
-//! Parsing `ws://` URLs into what the client dials and sends (RFC 6455 §3 WebSocket URIs, §4.1 `Host` and request target).
+//! Parsing `ws://` and `wss://` URLs into what the client dials and sends (RFC 6455 §3 WebSocket URIs, §4.1 `Host` and request target).
 
-/// The parts of a `ws://host[:port][/path][?query]` URL the client needs.
+/// The parts of a `ws[s]://host[:port][/path][?query]` URL the client needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct WsUrl {
     /// The host as written, with the brackets of an IPv6 literal removed: what to resolve.
     pub(crate) host: String,
     /// Whether `host` is an IPv6 literal (it needs brackets in the `Host` header).
     ipv6: bool,
-    /// The port, 80 when the URL has none (§3).
+    /// The port, 80 (443 for `wss://`) when the URL has none (§3).
     pub(crate) port: u16,
+    /// `wss://`: TLS.
+    pub(crate) secure: bool,
     /// The request target: the path (`/` when empty) and the query, if any.
     pub(crate) target: String,
 }
@@ -18,12 +20,10 @@ impl WsUrl {
     pub(crate) fn parse(url: &str) -> Result<WsUrl, &'static str> {
         let (scheme, rest) = url
             .split_once("://")
-            .ok_or("expected ws://host[:port][/path][?query]")?;
-        if scheme.eq_ignore_ascii_case("wss") {
-            return Err("wss:// needs TLS, which this client does not support yet");
-        }
-        if !scheme.eq_ignore_ascii_case("ws") {
-            return Err("the scheme must be ws://");
+            .ok_or("expected ws[s]://host[:port][/path][?query]")?;
+        let secure = scheme.eq_ignore_ascii_case("wss");
+        if !secure && !scheme.eq_ignore_ascii_case("ws") {
+            return Err("the scheme must be ws:// or wss://");
         }
         if rest.contains('#') {
             return Err("a WebSocket URL may not have a #fragment (RFC 6455 §3)");
@@ -33,7 +33,7 @@ impl WsUrl {
         if authority.contains('@') {
             return Err("user information (user@host) is not supported");
         }
-        let (host, port, ipv6) = split_authority(authority)?;
+        let (host, port, ipv6) = split_authority(authority, if secure { 443 } else { 80 })?;
         let target = match target.chars().next() {
             None => "/".to_owned(),
             Some('?') => format!("/{target}"),
@@ -46,18 +46,20 @@ impl WsUrl {
             host: host.to_owned(),
             ipv6,
             port,
+            secure,
             target,
         })
     }
 
-    /// The `Host` header value: the host, and the port unless it is the default 80 (§4.1).
+    /// The `Host` header value: the host, and the port unless it is the scheme's default
+    /// (§4.1).
     pub(crate) fn host_header(&self) -> String {
         let host = if self.ipv6 {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == if self.secure { 443 } else { 80 } {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -66,7 +68,7 @@ impl WsUrl {
 }
 
 /// Splits `host[:port]` or `[v6][:port]` into host, port and whether the host is IPv6.
-fn split_authority(authority: &str) -> Result<(&str, u16, bool), &'static str> {
+fn split_authority(authority: &str, default_port: u16) -> Result<(&str, u16, bool), &'static str> {
     let (host, port, ipv6) = if let Some(bracketed) = authority.strip_prefix('[') {
         let (host, after) = bracketed
             .split_once(']')
@@ -96,7 +98,7 @@ fn split_authority(authority: &str) -> Result<(&str, u16, bool), &'static str> {
         return Err("invalid character in host");
     }
     let port = match port {
-        None => 80,
+        None => default_port,
         Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => match p.parse() {
             Ok(0) | Err(_) => return Err("the port must be 1-65535"),
             Ok(n) => n,
@@ -145,8 +147,8 @@ mod tests {
         for bad in [
             "",
             "example.com",
-            "wss://example.com/",
             "http://example.com/",
+            "wss://h:0/",
             "ws://",
             "ws:///path",
             "ws://:80/",
@@ -168,8 +170,23 @@ mod tests {
             assert!(WsUrl::parse(bad).is_err(), "{bad:?} was accepted");
         }
         assert_eq!(
-            WsUrl::parse("wss://h/"),
-            Err("wss:// needs TLS, which this client does not support yet")
+            WsUrl::parse("https://h/"),
+            Err("the scheme must be ws:// or wss://")
         );
+    }
+
+    #[test]
+    fn wss_urls_default_to_port_443() {
+        let u = WsUrl::parse("wss://example.com/live").unwrap();
+        assert!(u.secure);
+        assert_eq!((u.port, u.host_header()), (443, "example.com".to_owned()));
+        let u = WsUrl::parse("WSS://example.com:8443").unwrap();
+        assert_eq!(
+            (u.port, u.host_header()),
+            (8443, "example.com:8443".to_owned())
+        );
+        let u = WsUrl::parse("ws://example.com:443/").unwrap();
+        assert!(!u.secure);
+        assert_eq!(u.host_header(), "example.com:443");
     }
 }

@@ -588,7 +588,8 @@ fn misuse_is_a_usage_error() {
 #[test]
 fn url_errors() {
     for bad in [
-        "wss://example.com/",
+        "https://example.com/",
+        "wss://h:0/",
         "http://example.com/",
         "example.com:80",
         "ws://",
@@ -601,8 +602,6 @@ fn url_errors() {
         let err = Client::connect(bad).unwrap_err();
         assert!(matches!(err, ClientError::Url(_)), "{bad}: {err:?}");
     }
-    let err = Client::connect("wss://h/").unwrap_err();
-    assert!(err.to_string().contains("TLS"), "{err}");
 }
 
 #[test]

@@ -81,6 +81,23 @@ impl<H: Handler> Worker<H> {
             };
             let now = self.core.now;
             let mut conn = Conn::new(stream, peer, codec, now, now);
+            if let Some(tls) = &self.core.shared.tls {
+                let config = tls
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .rustls()
+                    .clone();
+                match crate::tls::accept(&config) {
+                    Ok(session) => conn.tls = Some(session),
+                    Err(e) => {
+                        log::error!("TLS session for {peer}: {e}");
+                        if !full {
+                            self.core.shared.connections.fetch_sub(1, Ordering::Relaxed);
+                        }
+                        continue;
+                    }
+                }
+            }
             if full {
                 if self.core.refusing >= MAX_REFUSING {
                     continue; // dropped: closed at once

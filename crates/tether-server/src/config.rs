@@ -6,6 +6,8 @@ use std::time::Duration;
 use tether_codec::deflate::DeflateConfig;
 use tether_codec::Config as CodecConfig;
 
+use crate::tls_config::TlsConfig;
+
 /// Every limit and timeout of a [`Server`](crate::Server), in one place.
 ///
 /// Defaults suit a server facing mobile clients (WeChat mini-programs, phone browsers):
@@ -67,11 +69,15 @@ pub struct ServerConfig {
     /// How often worker 0 logs a one-line summary (connections, messages per second) at
     /// `info`. Default 60 s; zero turns it off.
     pub summary_interval: Duration,
+    /// Serve `wss://`: TLS on every accepted connection, with this certificate (see
+    /// [`TlsConfig`]). Default `None`: plain `ws://`, and no TLS code runs.
+    pub tls: Option<TlsConfig>,
     /// permessage-deflate (RFC 7692): what the server accepts when a client offers it.
-    /// `None`: never negotiated. Default: windows of 15 bits, level 6, every message
+    /// `None`: never negotiated. Default: windows of 15 bits, level 1, every message
     /// compressed, and no context takeover either way (the server asks for it), so an idle
     /// connection holds no compressor (250-370 KiB) nor inflater (46 KiB); see
-    /// [`DeflateConfig`].
+    /// [`DeflateConfig`]. Level 1 because it measured 35-40% less CPU per message than level 6
+    /// for live-room JSON, for 7% more bytes at 2 KiB (BENCHMARKS.md, "permessage-deflate").
     pub deflate: Option<DeflateConfig>,
     /// Limits of the protocol codec (frame and message sizes, header limits).
     pub codec: CodecConfig,
@@ -95,6 +101,7 @@ impl Default for ServerConfig {
             max_buffered_bytes: 1 << 30,
             metrics_listen: None,
             summary_interval: Duration::from_secs(60),
+            tls: None,
             deflate: Some(default_deflate()),
             codec: CodecConfig::default(),
         }
@@ -106,6 +113,7 @@ fn default_deflate() -> DeflateConfig {
     let mut d = DeflateConfig::default();
     d.server_no_context_takeover = true;
     d.client_no_context_takeover = true;
+    d.level = 1;
     d
 }
 

@@ -188,8 +188,8 @@ impl Core {
         }
         let rooms = std::mem::take(&mut conn.rooms);
         let owed = std::mem::replace(&mut conn.app_open, false);
-        for room in rooms {
-            self.rooms.leave(&room, id);
+        for room in rooms.iter() {
+            self.rooms.leave(room, id);
         }
         if owed {
             log::debug!("closed {id} code={code} {reason}");
@@ -206,7 +206,9 @@ impl Core {
         }
         if let Some(name) = self.rooms.join(room, id) {
             if let Some(conn) = self.conn(id) {
-                conn.rooms.push(name);
+                let mut rooms = std::mem::take(&mut conn.rooms).into_vec();
+                rooms.push(name);
+                conn.rooms = rooms.into_boxed_slice();
             }
         }
     }
@@ -214,7 +216,9 @@ impl Core {
     pub(crate) fn leave_local(&mut self, id: ConnId, room: &str) {
         if self.rooms.leave(room, id) {
             if let Some(conn) = self.conn(id) {
-                conn.rooms.retain(|r| &**r != room);
+                let mut rooms = std::mem::take(&mut conn.rooms).into_vec();
+                rooms.retain(|r| &**r != room);
+                conn.rooms = rooms.into_boxed_slice();
             }
         }
     }
@@ -344,6 +348,7 @@ impl Core {
             }
             Ok(_) if conn.ready_to_shut() => {
                 // The server closes TCP first (§7.1.1): FIN now, then read until the peer's.
+                conn.close_notify();
                 let _ = conn.stream.shutdown(std::net::Shutdown::Write);
                 conn.phase = Phase::Linger;
                 // A linger never outlasts the close deadline already running.
@@ -354,7 +359,7 @@ impl Core {
             }
             Ok(_) => {}
         }
-        let want_write = conn.pending() > 0;
+        let want_write = conn.pending() > 0 || conn.tls_wants_write();
         if conn.paused == Paused::Backpressure && conn.pending() < high_water {
             conn.paused = Paused::No;
             resume = true;

@@ -66,7 +66,16 @@ impl<H: Handler> Worker<H> {
             let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
                 return;
             };
-            match conn.read(&mut self.read_buf) {
+            let read = conn.read(&mut self.read_buf);
+            if conn.tls_wants_write() {
+                // A handshake flight or an alert to send.
+                self.core.mark_dirty(id);
+            }
+            let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
+                return;
+            };
+            let tls = conn.tls.is_some();
+            match read {
                 Ok(0) => {
                     self.eof(slot, serial);
                     return;
@@ -81,7 +90,8 @@ impl<H: Handler> Worker<H> {
                         self.core.ready.push_back((slot, serial));
                         return;
                     }
-                    if n < self.read_buf.len() && !drain {
+                    // TLS reads a record at a time: only `WouldBlock` says the socket is empty.
+                    if n < self.read_buf.len() && !drain && !tls {
                         return;
                     }
                 }

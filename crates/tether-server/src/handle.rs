@@ -11,6 +11,7 @@ use crate::broker::Broker;
 use crate::error::SendError;
 use crate::id::ConnId;
 use crate::shared::{Command, Shared};
+use crate::tls_config::{TlsConfig, TlsError};
 
 /// Controls a running server from any thread: push messages, publish to rooms, shut down.
 ///
@@ -35,6 +36,15 @@ impl ServerHandle {
     /// `shutdown_timeout` for the replies. [`Server::run`](crate::Server::run) then returns.
     pub fn shutdown(&self) {
         self.shared.shutdown();
+    }
+
+    /// Serves new connections with `tls` from now on (a renewed certificate); open ones keep
+    /// theirs. Fails with [`TlsError::NotEnabled`] on a server started without TLS.
+    pub fn set_tls(&self, tls: TlsConfig) -> Result<(), TlsError> {
+        let lock = self.shared.tls.as_ref().ok_or(TlsError::NotEnabled)?;
+        // A poisoned lock only means a panic elsewhere while it was held: the value is whole.
+        *lock.write().unwrap_or_else(|e| e.into_inner()) = tls;
+        Ok(())
     }
 
     /// Whether a shutdown was requested.

@@ -30,6 +30,7 @@
 //! | `accept.rs`, `handshake.rs`, `dispatch.rs`, `timeouts.rs` | the loop's steps |
 //! | `core.rs` | the connection table and what can be done to a connection |
 //! | `conn.rs`, `slab.rs`, `id.rs`, `rooms.rs`, `timers.rs` | its parts |
+//! | `tls.rs`, `tls_config.rs` | `wss://`: TLS on a connection, certificates |
 //! | `handler.rs`, `ctx.rs`, `handle.rs` | what applications see |
 //! | `shared.rs`, `metrics.rs`, `log_limit.rs` | what the threads share |
 //! | `broker.rs` | the seam to other server instances |
@@ -60,6 +61,8 @@ mod shared;
 mod slab;
 mod timeouts;
 mod timers;
+mod tls;
+mod tls_config;
 mod worker;
 
 pub use broker::Broker;
@@ -70,8 +73,11 @@ pub use handle::ServerHandle;
 pub use handler::{Handler, HttpResponse, Upgrade, UpgradeRequest};
 pub use id::{ConnId, TimerId};
 pub use log_limit::LogLimit;
+/// The TLS library [`TlsConfig::new`] takes a configuration from.
+pub use rustls;
 pub use server::Server;
 /// permessage-deflate settings (RFC 7692), for [`ServerConfig::deflate`].
 pub use tether_codec::deflate::DeflateConfig;
 /// The codec types an application touches, so it depends on this crate alone.
 pub use tether_codec::{Bytes, CloseCode, CloseFrame, EncodedFrame, Message, Outgoing, Utf8Bytes};
+pub use tls_config::{TlsConfig, TlsError};

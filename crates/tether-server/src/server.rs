@@ -106,6 +106,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             broker,
             metrics,
+            tls: config.tls.clone().map(std::sync::RwLock::new),
         });
         let mut threads = Vec::new();
         for (i, ((poll, rx), socket)) in polls.into_iter().zip(rxs).zip(listeners).enumerate() {

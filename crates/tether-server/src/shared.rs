@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tether_codec::{CloseCode, EncodedFrame};
 
@@ -10,6 +10,7 @@ use crate::broker::Broker;
 use crate::error::SendError;
 use crate::id::ConnId;
 use crate::metrics::Metrics;
+use crate::tls_config::TlsConfig;
 
 /// Work sent to a worker thread.
 #[derive(Debug)]
@@ -70,6 +71,8 @@ pub(crate) struct Shared {
     pub(crate) shutting_down: AtomicBool,
     pub(crate) broker: Option<Arc<dyn Broker>>,
     pub(crate) metrics: Arc<Metrics>,
+    /// The certificate new connections get, on a `wss://` server (replaced on reload).
+    pub(crate) tls: Option<RwLock<TlsConfig>>,
 }
 
 impl Shared {
@@ -136,6 +139,7 @@ mod tests {
             shutting_down: AtomicBool::new(false),
             broker: None,
             metrics: Arc::new(Metrics::new()),
+            tls: None,
         };
         (shared, rx, poll)
     }
