@@ -575,6 +575,11 @@ def main():
     if a.notes and os.path.exists(a.notes):
         with open(a.notes) as f:
             md.append(f.read().rstrip() + "\n")
+    # benches/deflate.sh's own section, kept across runs of this script.
+    deflate = os.path.join(os.path.dirname(a.notes or "benches/x"), "deflate-results.md")
+    if os.path.exists(deflate):
+        with open(deflate) as f:
+            md.append(f.read().rstrip() + "\n")
 
     md.append("## How to reproduce\n")
     md.append(
