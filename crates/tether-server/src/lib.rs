@@ -55,6 +55,7 @@ mod handshake;
 mod id;
 mod log_limit;
 mod metrics;
+pub mod proxy;
 mod rooms;
 mod server;
 mod shared;
