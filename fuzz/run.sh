@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds and runs every cargo-fuzz target of tether-codec for a bounded time each.
+# Builds and runs every cargo-fuzz target (tether-codec, tether-server's PROXY header parser)
+# for a bounded time each.
 #
 #   fuzz/run.sh [SECONDS_PER_TARGET]      (default 30)
 #

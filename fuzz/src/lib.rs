@@ -1,9 +1,10 @@
 //! The checks behind the cargo-fuzz targets in `fuzz_targets/`.
 //!
 //! Every target is one call to a `check_*` function here. Each takes the raw fuzzer input and
-//! panics (through `assert!`) when an invariant of tether-codec breaks, so a crash means a bug
-//! in the codec or a wrong invariant, never "the input was odd". They are plain functions so
-//! that `tests/seeds.rs` replays the committed seeds on stable Rust with `cargo test`.
+//! panics (through `assert!`) when an invariant of tether-codec (or of tether-server's PROXY
+//! header parser) breaks, so a crash means a bug there or a wrong invariant, never "the input
+//! was odd". They are plain functions so that `tests/seeds.rs` replays the committed seeds on
+//! stable Rust with `cargo test`.
 
 use std::mem::discriminant;
 
@@ -15,6 +16,7 @@ use tether_codec::{
     apply_mask, CloseCode, Config, Connection, Error, Event, FixedMasks, FrameHeader,
     HandshakeError, Message, Opcode, Role, State, Status,
 };
+use tether_server::proxy;
 
 // ---------------------------------------------------------------------------------------------
 // frame_header
@@ -654,6 +656,140 @@ pub fn check_deflate_round_trip(data: &[u8]) {
             .expect("our own compressed message inflates");
         assert_eq!(&out[..], message);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// proxy_header (tether-server)
+
+/// Limits for v2 headers: the default, one that the addresses of IPv6 pass, and one below the
+/// 16-byte fixed part, which no v2 header fits.
+const PROXY_LIMITS: [usize; 3] = [proxy::DEFAULT_MAX_V2_LEN, 40, 15];
+
+/// The longest v1 line, CRLF included.
+const PROXY_V1_MAX: usize = 107;
+
+/// `proxy::parse_with_limit` on arbitrary bytes, under each of [`PROXY_LIMITS`]: consumed ≤
+/// input, bytes after a header change nothing and fewer are never enough, `Partial` only for
+/// bytes that some ending makes a header, and an error stays an error.
+pub fn check_proxy_header(data: &[u8]) {
+    for max in PROXY_LIMITS {
+        check_proxy_with(data, max);
+    }
+}
+
+fn check_proxy_with(data: &[u8], max: usize) {
+    let parse = |bytes: &[u8]| proxy::parse_with_limit(bytes, max);
+    match parse(data) {
+        Ok(proxy::Status::Complete(h, n)) => {
+            assert!(n <= data.len(), "consumed {n} of {}", data.len());
+            assert!(
+                n <= max.max(PROXY_V1_MAX),
+                "{n} bytes under a limit of {max}"
+            );
+            match (h.source, h.destination) {
+                (Some(s), Some(d)) => assert_eq!(s.is_ipv4(), d.is_ipv4(), "{h:?}"),
+                (None, None) => {}
+                _ => panic!("one address without the other: {h:?}"),
+            }
+            if data[0] == b'P' {
+                assert!(data[..n].ends_with(b"\r\n") && n <= PROXY_V1_MAX);
+            } else {
+                assert_eq!(
+                    n,
+                    16 + usize::from(u16::from_be_bytes([data[14], data[15]]))
+                );
+            }
+            assert_eq!(parse(&data[..n]), Ok(proxy::Status::Complete(h, n)));
+            for k in 0..n {
+                assert_eq!(
+                    parse(&data[..k]),
+                    Ok(proxy::Status::Partial),
+                    "prefix of {k}"
+                );
+            }
+        }
+        Ok(proxy::Status::Partial) => {
+            assert!(
+                data.len() < max.max(PROXY_V1_MAX),
+                "partial after {} bytes",
+                data.len()
+            );
+            let whole = proxy_endings(data).into_iter().any(|ending| {
+                let bytes = [data, &ending].concat();
+                matches!(parse(&bytes), Ok(proxy::Status::Complete(_, n)) if n == bytes.len())
+            });
+            assert!(
+                whole,
+                "partial, yet no ending makes {:?} a header",
+                data.escape_ascii().to_string()
+            );
+        }
+        Err(e) => {
+            for tail in [&b"\r\n"[..], b" 0 0\r\n", &[0; 64]] {
+                let longer = [data, tail].concat();
+                assert!(parse(&longer).is_err(), "{e:?}, then more bytes parse");
+            }
+        }
+    }
+}
+
+/// Endings that should make `start`, a valid start of a header, a whole one: of either
+/// version while `start` is empty.
+fn proxy_endings(start: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    if start.first().map_or(true, |&b| b == b'P') {
+        out.extend(proxy_v1_endings(start));
+    }
+    if start.first().map_or(true, |&b| b == b'\r') {
+        out.extend(proxy_v2_endings(start));
+    }
+    out
+}
+
+/// The rest of one of three simple lines: from any point while the protocol name is being
+/// written, else from a field boundary after one of the shortest ways to end a field.
+fn proxy_v1_endings(start: &[u8]) -> Vec<Vec<u8>> {
+    let lines: [&[u8]; 3] = [
+        b"PROXY UNKNOWN\r\n",
+        b"PROXY TCP4 0.0.0.0 0.0.0.0 0 0\r\n",
+        b"PROXY TCP6 :: :: 0 0\r\n",
+    ];
+    let in_name = !start.iter().skip(6).any(|&b| b == b' ');
+    let field_endings: [&[u8]; 10] = [
+        b"", b"0", b":", b"::", b".0", b"0.0", b".0.0", b"0.0.0", b".0.0.0", b"0.0.0.0",
+    ];
+    let mut out = Vec::new();
+    for line in lines {
+        for j in 0..=line.len() {
+            if in_name {
+                out.push(line[j..].to_vec());
+            } else if matches!(line.get(j), Some(b' ' | b'\r' | b'\n')) {
+                out.extend(field_endings.iter().map(|f| [f, &line[j..]].concat()));
+            }
+        }
+    }
+    out
+}
+
+/// The rest of a header with the bytes of `start` (`LOCAL` where it has no command yet) and
+/// a length that covers each family's addresses.
+fn proxy_v2_endings(start: &[u8]) -> Vec<Vec<u8>> {
+    let lows = [0u16, 12, 36, 216];
+    let lens: Vec<u16> = match (start.get(14), start.get(15)) {
+        (Some(&h), Some(&l)) => vec![u16::from_be_bytes([h, l])],
+        (Some(&h), None) => lows.iter().map(|l| u16::from(h) << 8 | l).collect(),
+        _ => lows.to_vec(),
+    };
+    lens.into_iter()
+        .filter_map(|len| {
+            let mut header = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+            header.push(start.get(12).copied().unwrap_or(0x20));
+            header.push(start.get(13).copied().unwrap_or(0x00));
+            header.extend(len.to_be_bytes());
+            header.resize(16 + usize::from(len), 0);
+            header.get(start.len()..).map(<[u8]>::to_vec)
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

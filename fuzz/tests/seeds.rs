@@ -88,3 +88,8 @@ fn deflate_round_trip() {
         tether_codec_fuzz::check_deflate_round_trip,
     );
 }
+
+#[test]
+fn proxy_header() {
+    replay("proxy_header", tether_codec_fuzz::check_proxy_header);
+}
