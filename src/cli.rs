@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
+use tether_server::proxy::TrustedProxies;
 use tether_server::{ServerConfig, TlsConfig};
 
-use crate::apps::access::{Access, TrustedProxy};
+use crate::apps::access::Access;
 use crate::apps::live::LiveConfig;
 use crate::apps::{App, DemoConfig};
 
@@ -138,13 +139,18 @@ pub struct Cli {
     /// (repeat or comma-separate; default: any). Others get 403.
     #[arg(long, value_delimiter = ',', help_heading = "Demo app")]
     pub allowed_appid: Vec<String>,
-    /// demo: reverse proxy address or CIDR block trusted to say who the client is, in the logs
-    /// (repeat or comma-separate; default: none). From a trusted peer, the client is the
-    /// right-most X-Forwarded-For address (all lines, joined in order) that is not a trusted
-    /// proxy; a malformed entry on the way gives the peer; X-Real-IP counts only when there
-    /// is no X-Forwarded-For. From other peers both headers are ignored.
-    #[arg(long, value_delimiter = ',', help_heading = "Demo app")]
-    pub trusted_proxy: Vec<TrustedProxy>,
+    /// Reverse proxy address or CIDR block trusted to say who the client is (repeat or
+    /// comma-separate; default: none): in a PROXY header (with --proxy-protocol), in
+    /// X-Forwarded-For (the right-most address, over all lines, that is not a trusted proxy),
+    /// or in a lone X-Real-IP when there is no X-Forwarded-For. Other peers' headers are
+    /// ignored. Applications see the result (UpgradeRequest::client_addr), and the logs print it.
+    #[arg(long, value_delimiter = ',', help_heading = "Proxies")]
+    pub trusted_proxy: Vec<String>,
+    /// Expect the PROXY protocol header (v1 or v2: HAProxy's send-proxy, AWS NLB, Tencent
+    /// Cloud CLB) first on connections from --trusted-proxy peers; a PROXY header from
+    /// anyone else is refused with 400, never read as HTTP.
+    #[arg(long, requires = "trusted_proxy", help_heading = "Proxies")]
+    pub proxy_protocol: bool,
 }
 
 /// `--max-message-size`'s help, written from [`App::default_max_message`] so that it cannot
@@ -221,6 +227,9 @@ impl Cli {
         c.metrics_listen = self.metrics_listen;
         c.summary_interval = secs("summary-interval", self.summary_interval)?;
         c.tls = self.load_tls()?;
+        c.trusted_proxies = TrustedProxies::new(&self.trusted_proxy)
+            .map_err(|e| format!("--trusted-proxy: {e}"))?;
+        c.proxy_protocol = self.proxy_protocol;
         c.validate()?;
         Ok(c)
     }
@@ -269,7 +278,6 @@ impl Cli {
             access: Access {
                 allowed_origins: self.allowed_origin.clone(),
                 allowed_appids: self.allowed_appid.clone(),
-                trusted_proxies: self.trusted_proxy.clone(),
             },
         };
         config.validate()?;
@@ -429,10 +437,18 @@ mod tests {
             ["https://a.example", "https://b.example"]
         );
         assert_eq!(d.access.allowed_appids, ["wx1", "wx2"]);
-        assert_eq!(d.access.trusted_proxies.len(), 2);
+        let trusted = cli.server_config().unwrap().trusted_proxies;
+        assert!(trusted.contains("10.1.2.3".parse().unwrap()));
+        assert!(trusted.contains("127.0.0.1".parse().unwrap()));
+        assert!(!trusted.contains("192.0.2.1".parse().unwrap()));
         assert!(Cli::parse_from(["tether", "--push-interval", "0"])
             .demo_config()
             .is_err());
-        assert!(Cli::try_parse_from(["tether", "--trusted-proxy", "nope"]).is_err());
+        let bad = Cli::parse_from(["tether", "--trusted-proxy", "nope"]).server_config();
+        assert!(bad.unwrap_err().contains("--trusted-proxy"));
+        // The PROXY header needs the proxies that send it.
+        assert!(Cli::try_parse_from(["tether", "--proxy-protocol"]).is_err());
+        let p = Cli::parse_from(["tether", "--proxy-protocol", "--trusted-proxy", "10.0.0.1"]);
+        assert!(p.server_config().unwrap().proxy_protocol);
     }
 }

@@ -174,7 +174,7 @@ impl Handler for Demo {
 
     fn on_upgrade(&mut self, conn: ConnId, request: &UpgradeRequest<'_>) -> Upgrade {
         let peer = request.peer_addr();
-        let client = self.config.access.client_ip(peer, request);
+        let client = request.client_addr().ip().to_canonical();
         let via = if client == peer.ip().to_canonical() {
             String::new()
         } else {

@@ -107,7 +107,6 @@ fn both_allowlists_together() {
     let s = with_access(Access {
         allowed_origins: vec!["https://demo.example".into()],
         allowed_appids: vec!["wxgood123".into()],
-        ..Access::default()
     });
     assert!(s.connect_with("/live", &[("Referer", APP_REFERER)]).is_ok());
     assert!(s

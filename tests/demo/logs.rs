@@ -1,9 +1,7 @@
 //! What the apps log, caught by a logger installed for this test binary: nothing a peer does per connection or per message reaches `info`, and a peer's text is logged only as a bounded excerpt at `debug`.
 
 use log::Level;
-use tether::apps::access::Access;
 use tether::apps::push::ACK_TEXT;
-use tether::apps::DemoConfig;
 
 use crate::log_capture::{self, Capture};
 use crate::util::{recv_text, refused_status, wait_until, TestServer};
@@ -30,17 +28,12 @@ fn only_at_debug(needle: &str) -> Vec<String> {
 #[test]
 fn per_connection_and_per_message_lines_stay_at_debug() {
     capture();
-    let s = TestServer::start(
-        DemoConfig {
-            access: Access {
-                allowed_origins: vec!["https://demo.example".into()],
-                trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
-                ..Access::default()
-            },
-            ..DemoConfig::default()
-        },
-        1,
-    );
+    let s = TestServer::from_cli(&[
+        "--allowed-origin",
+        "https://demo.example",
+        "--trusted-proxy",
+        "127.0.0.1",
+    ]);
     // Each client gets an address of its own, forwarded by the "proxy" 127.0.0.1 in two
     // X-Forwarded-For lines, the first one spoofed.
     let via = |ip: &'static str| [("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-For", ip)];

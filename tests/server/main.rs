@@ -12,6 +12,7 @@ mod limits;
 mod log_capture;
 mod logs;
 mod multi;
+mod proxy;
 mod timeouts;
 mod tls;
 mod util;

@@ -520,3 +520,31 @@ fn the_binary_serves_wss_and_reloads_its_certificate_on_sighup() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// HAProxy in TCP mode in front of a TLS port: its PROXY v2 header in clear, then the
+/// client's TLS; the application sees the client's address.
+#[test]
+fn a_proxy_header_before_tls_gives_the_client_address() {
+    let pki = Pki::new("proxied");
+    let mut cfg = config();
+    cfg.tls = Some(pki.tls_config());
+    cfg.proxy_protocol = true;
+    cfg.trusted_proxies = tether_server::proxy::TrustedProxies::new(["127.0.0.1"]).unwrap();
+    let server = TestServer::start(cfg);
+    let mut sock = TcpStream::connect(server.addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut header = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    header.extend_from_slice(&[
+        0x21, 0x11, 0, 12, 203, 0, 113, 9, 198, 51, 100, 1, 0x12, 0x67, 1, 187,
+    ]);
+    sock.write_all(&header).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(pki.client_config(), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    upgrade(&mut tls);
+    let (peer, client) = *server.seen.lock().unwrap().upgrades.last().unwrap();
+    assert_eq!(client, "203.0.113.9:4711".parse().unwrap());
+    assert_eq!(peer.ip().to_string(), "127.0.0.1");
+    tls.write_all(&client_frame(0x81, b"via haproxy")).unwrap();
+    assert_eq!(read_frame(&mut tls), (0x81, b"via haproxy".to_vec()));
+}

@@ -16,6 +16,8 @@ use tether_server::{
 #[derive(Debug, Default)]
 pub struct Seen {
     pub opened: Vec<(ConnId, usize)>,
+    /// Each upgrade's (TCP peer, client address).
+    pub upgrades: Vec<(SocketAddr, SocketAddr)>,
     pub closed: Vec<(ConnId, CloseCode, String)>,
 }
 
@@ -36,6 +38,9 @@ impl Handler for TestApp {
     }
 
     fn on_upgrade(&mut self, _conn: ConnId, req: &UpgradeRequest<'_>) -> Upgrade {
+        if let Ok(mut s) = self.seen.lock() {
+            s.upgrades.push((req.peer_addr(), req.client_addr()));
+        }
         match req.path() {
             "/forbidden" => Upgrade::reject(403, "not for you"),
             _ => Upgrade::Accept {

@@ -116,6 +116,11 @@ impl<H: Handler> Worker<H> {
                 conn.deadline = now + self.core.config.close_timeout;
             } else {
                 conn.deadline = now + self.core.config.handshake_timeout;
+                if self.core.config.proxy_protocol
+                    && self.core.config.trusted_proxies.contains(peer.ip())
+                {
+                    conn.phase = Phase::Proxy;
+                }
             }
             let deadline = conn.deadline;
             let serial = self.core.serials.next();

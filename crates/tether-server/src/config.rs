@@ -6,7 +6,11 @@ use std::time::Duration;
 use tether_codec::deflate::DeflateConfig;
 use tether_codec::Config as CodecConfig;
 
+use crate::proxy::TrustedProxies;
 use crate::tls_config::TlsConfig;
+
+#[cfg(doc)]
+use crate::UpgradeRequest;
 
 /// Every limit and timeout of a [`Server`](crate::Server), in one place.
 ///
@@ -69,6 +73,14 @@ pub struct ServerConfig {
     /// How often worker 0 logs a one-line summary (connections, messages per second) at
     /// `info`. Default 60 s; zero turns it off.
     pub summary_interval: Duration,
+    /// Proxies whose word about the client's address is taken (a PROXY header, or
+    /// `X-Forwarded-For`/`X-Real-IP`): see [`UpgradeRequest::client_addr`]. Default: none.
+    pub trusted_proxies: TrustedProxies,
+    /// Expect the PROXY protocol header (v1 or v2, as HAProxy's `send-proxy`, AWS NLB and
+    /// Tencent Cloud CLB send it) first on every connection from a trusted proxy; from anyone
+    /// else, a connection that starts with one is refused with 400 and the rest are served as
+    /// they come. Default `false`. Needs `trusted_proxies`.
+    pub proxy_protocol: bool,
     /// Serve `wss://`: TLS on every accepted connection, with this certificate (see
     /// [`TlsConfig`]). Default `None`: plain `ws://`, and no TLS code runs.
     pub tls: Option<TlsConfig>,
@@ -101,6 +113,8 @@ impl Default for ServerConfig {
             max_buffered_bytes: 1 << 30,
             metrics_listen: None,
             summary_interval: Duration::from_secs(60),
+            trusted_proxies: TrustedProxies::default(),
+            proxy_protocol: false,
             tls: None,
             deflate: Some(default_deflate()),
             codec: CodecConfig::default(),
@@ -126,6 +140,9 @@ impl ServerConfig {
                 tether_codec::UsageError::Config(why) => why,
                 _ => "invalid deflate config",
             })?;
+        }
+        if self.proxy_protocol && self.trusted_proxies == TrustedProxies::default() {
+            return Err("proxy_protocol needs trusted_proxies: the proxies that send the header");
         }
         if self.workers == 0 || self.workers > 256 {
             return Err("workers must be in 1..=256");

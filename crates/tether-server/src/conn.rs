@@ -11,6 +11,9 @@ use tether_codec::Connection;
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
+    /// Reading the PROXY protocol header a trusted proxy sends before anything else (kept at
+    /// the start of `head`, where the handshake reads the client's address from it).
+    Proxy,
     /// Reading the opening request.
     Handshake,
     /// Refused or served over plain HTTP: writing the response, then closing.
@@ -188,7 +191,8 @@ impl Conn {
 
     /// One read into the worker's buffer (plaintext, through TLS when there is TLS).
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(tls) = self.tls.as_deref_mut() {
+        // The PROXY header comes before TLS, in clear.
+        if let (Some(tls), false) = (self.tls.as_deref_mut(), self.phase == Phase::Proxy) {
             return crate::tls::read(tls, &mut self.stream, buf);
         }
         loop {
@@ -219,7 +223,7 @@ impl Conn {
         match self.phase {
             Phase::HttpOnly => self.http_out.is_empty(),
             Phase::Open | Phase::Closing => self.http_out.is_empty() && self.codec.is_finished(),
-            Phase::Handshake | Phase::Linger => false,
+            Phase::Proxy | Phase::Handshake | Phase::Linger => false,
         }
     }
 }

@@ -148,6 +148,7 @@ impl<H: Handler> Worker<H> {
             return;
         };
         match conn.phase {
+            Phase::Proxy => self.proxy_input(slot, serial, n),
             Phase::Handshake => self.head_input(slot, serial, n),
             Phase::Open | Phase::Closing => {
                 if let Err(e) = conn.codec.receive(&self.read_buf[..n]) {

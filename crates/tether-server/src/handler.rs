@@ -13,6 +13,7 @@ use crate::id::ConnId;
 pub struct UpgradeRequest<'a> {
     pub(crate) request: &'a Request<'a>,
     pub(crate) peer: SocketAddr,
+    pub(crate) client: SocketAddr,
 }
 
 impl<'a> UpgradeRequest<'a> {
@@ -46,9 +47,19 @@ impl<'a> UpgradeRequest<'a> {
         self.request.subprotocols()
     }
 
-    /// The TCP peer's address.
+    /// The TCP peer's address: a proxy's, behind one.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// The client's address, however it came: the PROXY protocol header's source (from a
+    /// trusted proxy, with `ServerConfig::proxy_protocol`), then, from a trusted proxy,
+    /// `X-Forwarded-For` over all its lines read from the right (the first address that is
+    /// not a trusted proxy; see [`proxy::client_addr_from_forwarded`](crate::proxy::client_addr_from_forwarded)),
+    /// or a lone `X-Real-IP` when there is no `X-Forwarded-For`. Anyone else's headers are
+    /// ignored: the client is then the TCP peer. The port is 0 when a header gave no port.
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client
     }
 }
 

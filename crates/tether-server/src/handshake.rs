@@ -1,8 +1,10 @@
-//! The opening handshake on the event loop: gather the request head in one linear pass, parse it once, ask the application, answer 101 or an HTTP error (RFC 6455 §4.2, RFC 9112 §2).
+//! The opening handshake on the event loop: the PROXY header from a trusted proxy, then the request head gathered in one linear pass, parsed once, the application asked, 101 or an HTTP error answered (RFC 6455 §4.2, RFC 9112 §2, HAProxy's PROXY protocol).
 
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use tether_codec::deflate::accept_offer;
+use tether_codec::handshake::Request;
 use tether_codec::handshake::{
     parse_request, token_list_contains, validate_request, write_error_response,
     write_reject_response, AcceptResponse,
@@ -13,6 +15,7 @@ use crate::conn::{final_status_with_body, http_response, Phase};
 use crate::handler::{Handler, Upgrade, UpgradeRequest};
 use crate::id::ConnId;
 use crate::log_limit::LogLimit;
+use crate::proxy::{self, TrustedProxies};
 use crate::worker::Worker;
 
 /// An application's unusable answers: a bug, but one each request can trigger again.
@@ -29,6 +32,23 @@ pub(crate) fn head_complete(head: &[u8], scanned: &mut usize) -> bool {
     tail.windows(2).any(|w| w == b"\n\n") || tail.windows(4).any(|w| w == b"\r\n\r\n")
 }
 
+/// The client's address: `base` (the PROXY header's source, or the TCP peer), or what a
+/// trusted `base` forwarded in `X-Forwarded-For`, or in a lone `X-Real-IP` without it.
+fn client_addr(base: SocketAddr, trusted: &TrustedProxies, req: &Request<'_>) -> SocketAddr {
+    if !trusted.contains(base.ip()) {
+        return base;
+    }
+    let mut forwarded = req.header_all("x-forwarded-for").peekable();
+    if forwarded.peek().is_some() {
+        return proxy::client_addr_from_forwarded(base, trusted, forwarded);
+    }
+    let mut real_ip = req.header_all("x-real-ip");
+    match (real_ip.next(), real_ip.next()) {
+        (Some(one), None) => proxy::parse_entry(one.trim_ascii()).unwrap_or(base),
+        _ => base,
+    }
+}
+
 /// The 500 a server writes when the application's own answer cannot be used.
 fn internal_error(out: &mut Vec<u8>) {
     out.clear();
@@ -36,6 +56,58 @@ fn internal_error(out: &mut Vec<u8>) {
 }
 
 impl<H: Handler> Worker<H> {
+    /// Takes `n` bytes of a PROXY header just read from a trusted proxy. Once whole, the
+    /// header stays at the start of `head` (the handshake reads the client's address from
+    /// it) and what followed it is the client's stream: TLS records, or the request head.
+    /// Anything else than a PROXY header gets 400 and is never read as HTTP.
+    pub(crate) fn proxy_input(&mut self, slot: u32, serial: u64, n: usize) {
+        let id = ConnId::new(serial, slot);
+        let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
+            return;
+        };
+        conn.head.extend_from_slice(&self.read_buf[..n]);
+        let used = match proxy::parse(&conn.head) {
+            Ok(proxy::Status::Partial) => return,
+            Ok(proxy::Status::Complete(_, used)) => used,
+            Err(e) => {
+                log::debug!("refused {}: PROXY header: {e}", conn.peer);
+                http_response(
+                    400,
+                    "text/plain; charset=utf-8",
+                    b"bad PROXY header\n",
+                    &mut conn.http_out,
+                );
+                self.answer_http(id, 400);
+                return;
+            }
+        };
+        let rest = conn.head.split_off(used);
+        conn.phase = Phase::Handshake;
+        conn.scanned = u32::try_from(used).unwrap_or(u32::MAX);
+        if let Some(tls) = conn.tls.as_deref_mut() {
+            // The client's first TLS records: into rustls, as if read from the socket.
+            let mut records = &rest[..];
+            while !records.is_empty() {
+                if tls.read_tls(&mut records).is_err() {
+                    break;
+                }
+            }
+            if let Err(e) = tls.process_new_packets() {
+                log::debug!("TLS from {}: {e}", conn.peer);
+                self.core.drop_conn(id, CloseCode::ABNORMAL, "TLS error");
+                return;
+            }
+            if tls.wants_write() {
+                self.core.mark_dirty(id);
+            }
+            // Plaintext it already holds is read by the next read, before the socket.
+            return;
+        }
+        let n = rest.len().min(self.read_buf.len());
+        self.read_buf[..n].copy_from_slice(&rest[..n]);
+        self.head_input(slot, serial, n);
+    }
+
     /// Takes `n` request bytes just read; parses once the head is whole (or over the limit).
     pub(crate) fn head_input(&mut self, slot: u32, serial: u64, n: usize) {
         let max = self.core.config.codec.max_head_size;
@@ -76,7 +148,33 @@ impl<H: Handler> Worker<H> {
         };
         let head = std::mem::take(&mut conn.head);
         let peer = conn.peer;
-        let (req, used) = match parse_request(&head, &cfg) {
+        let (mut source, mut start) = (peer, 0);
+        if self.core.config.proxy_protocol {
+            match proxy::parse(&head) {
+                // A trusted proxy's header, kept by `proxy_input`.
+                Ok(proxy::Status::Complete(h, used))
+                    if self.core.config.trusted_proxies.contains(peer.ip()) =>
+                {
+                    source = h.source.unwrap_or(peer);
+                    start = used;
+                }
+                Err(proxy::ProxyError::NotProxy) => {}
+                _ => {
+                    // Anyone else's PROXY header (or the start of one) is not believed, and
+                    // is not HTTP either.
+                    log::debug!("refused {peer}: a PROXY header from an untrusted peer");
+                    http_response(
+                        400,
+                        "text/plain; charset=utf-8",
+                        b"PROXY header not accepted\n",
+                        &mut conn.http_out,
+                    );
+                    self.answer_http(id, 400);
+                    return;
+                }
+            }
+        }
+        let (req, used) = match parse_request(&head[start..], &cfg) {
             Ok(Status::Partial) => {
                 conn.head = head;
                 return;
@@ -92,6 +190,7 @@ impl<H: Handler> Worker<H> {
         let ureq = UpgradeRequest {
             request: &req,
             peer,
+            client: client_addr(source, &self.core.config.trusted_proxies, &req),
         };
         if !token_list_contains(req.header_all("upgrade"), "websocket") {
             let answer = self.call("on_http", |h, _| h.on_http(&ureq));
@@ -210,7 +309,7 @@ impl<H: Handler> Worker<H> {
         conn.app_open = true;
         conn.was_open = true;
         log::debug!("open {id} {peer} {}", req.target);
-        let rest = &head[used..];
+        let rest = &head[start + used..];
         if !rest.is_empty() {
             let _ = conn.codec.receive(rest);
         }
@@ -267,5 +366,157 @@ mod tests {
             b"GET / HTTP/1.1\r\nHost: a\r\n",
             &mut scanned
         ));
+    }
+}
+
+/// The client's address behind proxies: every rule of `client_addr`.
+#[cfg(test)]
+mod client_addr_tests {
+    use super::*;
+
+    const PROXY: &str = "127.0.0.1:5000";
+
+    /// The client found behind `peer` (trusting 127.0.0.1 and 10.0.0.0/8) given these
+    /// header lines, as raw bytes.
+    fn client_raw(peer: &str, real_ip: &[&[u8]], forwarded_for: &[&[u8]]) -> String {
+        let trusted = TrustedProxies::new(["127.0.0.1", "10.0.0.0/8"]).unwrap();
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+        for (name, lines) in [("X-Real-IP", real_ip), ("X-Forwarded-For", forwarded_for)] {
+            for line in lines {
+                head.extend_from_slice(format!("{name}: ").as_bytes());
+                head.extend_from_slice(line);
+                head.extend_from_slice(b"\r\n");
+            }
+        }
+        head.extend_from_slice(b"\r\n");
+        let cfg = tether_codec::Config::default();
+        let (req, _) = match parse_request(&head, &cfg) {
+            Ok(Status::Complete(done)) => done,
+            other => panic!("{other:?}"),
+        };
+        client_addr(peer.parse().unwrap(), &trusted, &req)
+            .ip()
+            .to_canonical()
+            .to_string()
+    }
+
+    fn client(peer: &str, real_ip: &[&str], forwarded_for: &[&str]) -> String {
+        let real_ip: Vec<&[u8]> = real_ip.iter().map(|l| l.as_bytes()).collect();
+        let forwarded_for: Vec<&[u8]> = forwarded_for.iter().map(|l| l.as_bytes()).collect();
+        client_raw(peer, &real_ip, &forwarded_for)
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_says() {
+        let stranger = "192.0.2.7:5000";
+        assert_eq!(client(stranger, &["203.0.113.9"], &[]), "192.0.2.7");
+        assert_eq!(client(stranger, &[], &["1.2.3.4"]), "192.0.2.7");
+        assert_eq!(client(stranger, &[], &["1.2.3.4, 127.0.0.1"]), "192.0.2.7");
+        assert_eq!(
+            client("[::ffff:192.0.2.7]:1", &[], &["1.2.3.4"]),
+            "192.0.2.7"
+        );
+    }
+
+    #[test]
+    fn the_right_most_untrusted_address_not_a_spoofed_left_most_one() {
+        // The client wrote 6.6.6.6 itself; nginx appended the address it saw.
+        assert_eq!(client(PROXY, &[], &["6.6.6.6, 203.0.113.9"]), "203.0.113.9");
+        assert_eq!(
+            client(PROXY, &[], &["6.6.6.6,203.0.113.9,10.0.0.2"]),
+            "203.0.113.9"
+        );
+        // A chain of trusted proxies is walked through; the first untrusted hop is the client.
+        assert_eq!(
+            client(
+                PROXY,
+                &[],
+                &["198.51.100.1, 203.0.113.9, 10.1.0.1, 10.0.0.2"]
+            ),
+            "203.0.113.9"
+        );
+        // Every hop trusted: the left-most, the first proxy's own client.
+        assert_eq!(client(PROXY, &[], &["10.0.0.3"]), "10.0.0.3");
+        assert_eq!(client(PROXY, &[], &["10.0.0.3, 10.0.0.4"]), "10.0.0.3");
+        // IPv6, mapped IPv4 and ports.
+        assert_eq!(client(PROXY, &[], &["2001:db8::7"]), "2001:db8::7");
+        assert_eq!(client(PROXY, &[], &["::ffff:203.0.113.9"]), "203.0.113.9");
+        assert_eq!(client(PROXY, &[], &["203.0.113.9:4711"]), "203.0.113.9");
+        assert_eq!(client(PROXY, &[], &["[2001:db8::7]:443"]), "2001:db8::7");
+        // No headers: the peer.
+        assert_eq!(client(PROXY, &[], &[]), "127.0.0.1");
+    }
+
+    #[test]
+    fn every_forwarded_for_line_joined_in_order() {
+        // The client sent its own line first; the proxy added a second one.
+        assert_eq!(
+            client(PROXY, &[], &["6.6.6.6", "203.0.113.9"]),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            client(
+                PROXY,
+                &[],
+                &["6.6.6.6", "203.0.113.9, 10.0.0.5", "10.0.0.2"]
+            ),
+            "203.0.113.9"
+        );
+        // A trusted hop at the end of the last line continues into the line before it.
+        assert_eq!(
+            client(PROXY, &[], &["198.51.100.1", "10.0.0.2"]),
+            "198.51.100.1"
+        );
+    }
+
+    #[test]
+    fn x_real_ip_only_without_forwarded_for() {
+        assert_eq!(client(PROXY, &["203.0.113.9"], &[]), "203.0.113.9");
+        // X-Forwarded-For, when there is one, decides; X-Real-IP is ignored.
+        assert_eq!(
+            client(PROXY, &["6.6.6.6"], &["198.51.100.1"]),
+            "198.51.100.1"
+        );
+        assert_eq!(client(PROXY, &["6.6.6.6"], &["garbage"]), "127.0.0.1");
+        // Not one line with one address: the peer.
+        assert_eq!(client(PROXY, &["garbage"], &[]), "127.0.0.1");
+        assert_eq!(client(PROXY, &["6.6.6.6", "203.0.113.9"], &[]), "127.0.0.1");
+        assert_eq!(client(PROXY, &["6.6.6.6, 203.0.113.9"], &[]), "127.0.0.1");
+    }
+
+    #[test]
+    fn a_malformed_entry_ends_the_walk() {
+        for chain in [
+            "garbage",
+            "203.0.113.9, unknown",
+            "203.0.113.9, 10.0.0.2, 999.0.0.1",
+            "203.0.113.9, 10.0.0.2/8",
+        ] {
+            assert_eq!(client(PROXY, &[], &[chain]), "127.0.0.1", "{chain:?}");
+        }
+        // Past a trusted hop, the walk stops at that hop: a proxy, not the client either.
+        assert_eq!(client(PROXY, &[], &["garbage, 10.0.0.2"]), "10.0.0.2");
+        // Empty list elements are allowed (RFC 9110 §5.6.1) and skipped; a bracketed IPv6
+        // address without a port is an address.
+        assert_eq!(client(PROXY, &[], &["203.0.113.9,"]), "203.0.113.9");
+        assert_eq!(
+            client(PROXY, &[], &["203.0.113.9, , 10.0.0.2"]),
+            "203.0.113.9"
+        );
+        assert_eq!(client(PROXY, &[], &["203.0.113.9", ""]), "203.0.113.9");
+        assert_eq!(client(PROXY, &[], &[""]), "127.0.0.1");
+        assert_eq!(
+            client(PROXY, &[], &["203.0.113.9, [2001:db8::7]"]),
+            "2001:db8::7"
+        );
+        // Junk left of the client is never read.
+        assert_eq!(client(PROXY, &[], &["garbage, 203.0.113.9"]), "203.0.113.9");
+        assert_eq!(
+            client(PROXY, &[], &["garbage", "203.0.113.9"]),
+            "203.0.113.9"
+        );
+        // Bytes that are not UTF-8.
+        let bad: &[u8] = b"203.0.113.9, \xff";
+        assert_eq!(client_raw(PROXY, &[], &[bad]), "127.0.0.1");
     }
 }

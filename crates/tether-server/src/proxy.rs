@@ -25,5 +25,6 @@ mod v1;
 mod v2;
 
 pub use forwarded::client_addr_from_forwarded;
+pub(crate) use forwarded::parse_entry;
 pub use header::{parse, parse_with_limit, ProxyError, ProxyHeader, Status, DEFAULT_MAX_V2_LEN};
 pub use trusted::{TrustedProxies, TrustedProxiesError};

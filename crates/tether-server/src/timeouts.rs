@@ -59,10 +59,10 @@ impl<H: Handler> Worker<H> {
                     conn.last_rx + cfg.ping_interval
                 }
             }
-            Phase::Handshake | Phase::HttpOnly | Phase::Closing | Phase::Linger => {
+            Phase::Proxy | Phase::Handshake | Phase::HttpOnly | Phase::Closing | Phase::Linger => {
                 if now >= conn.deadline {
                     let what = match conn.phase {
-                        Phase::Handshake => "handshake timeout",
+                        Phase::Proxy | Phase::Handshake => "handshake timeout",
                         Phase::Closing => "close timeout",
                         _ => "linger timeout",
                     };

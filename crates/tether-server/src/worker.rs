@@ -259,7 +259,7 @@ impl<H: Handler> Worker<H> {
                     self.core
                         .close_local(id, CloseCode::GOING_AWAY, "server shutting down")
                 }
-                Some(Phase::Handshake) => {
+                Some(Phase::Proxy | Phase::Handshake) => {
                     self.core
                         .drop_conn(id, CloseCode::GOING_AWAY, "server shutting down")
                 }

@@ -81,7 +81,7 @@ pub fn client_addr_from_forwarded<'a>(
 
 /// An address with an optional port: `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]`,
 /// `[2001:db8::1]:4711`.
-fn parse_entry(entry: &[u8]) -> Option<SocketAddr> {
+pub(crate) fn parse_entry(entry: &[u8]) -> Option<SocketAddr> {
     let text = std::str::from_utf8(entry).ok()?;
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Some(addr);
