@@ -1,9 +1,13 @@
 // tests/interop/peer.js: Node `ws` as an interop partner with permessage-deflate (RFC 7692), either role.
 //
-//   node peer.js server HOST:PORT   echo server, compression on for every message
-//   node peer.js client URL         round-trips 1 MiB and 16 MiB text and binary, checks that
-//                                   permessage-deflate was negotiated; exit 1 on failure
+//   node peer.js server HOST:PORT [CERT KEY]  echo server, compression on for every message;
+//                                             wss:// with the PEM chain and key
+//   node peer.js client URL [CA]              round-trips 0 B, 1 MiB and 16 MiB text and binary,
+//                                             checks that permessage-deflate was negotiated;
+//                                             trusts only CA (PEM) when given; exit 1 on failure
 'use strict';
+const fs = require('fs');
+const https = require('https');
 const { WebSocket, WebSocketServer } = require('ws');
 
 const MAX = 32 << 20;
@@ -32,9 +36,18 @@ function payload(n, text, seed) {
   return text ? data.toString('utf8') : data;
 }
 
-function server(addr) {
+function server(addr, cert, key) {
   const at = addr.lastIndexOf(':');
-  const wss = new WebSocketServer({ host: addr.slice(0, at), port: Number(addr.slice(at + 1)), maxPayload: MAX, perMessageDeflate: { threshold: 0 } });
+  const [host, port] = [addr.slice(0, at), Number(addr.slice(at + 1))];
+  const options = { maxPayload: MAX, perMessageDeflate: { threshold: 0 } };
+  let wss;
+  if (cert) {
+    const tls = https.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) });
+    wss = new WebSocketServer({ server: tls, ...options });
+    tls.listen(port, host); // ws re-emits its 'listening'
+  } else {
+    wss = new WebSocketServer({ host, port, ...options });
+  }
   wss.on('connection', (ws) => {
     ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
     ws.on('error', () => {});
@@ -43,12 +56,13 @@ function server(addr) {
   process.on('SIGTERM', () => process.exit(0));
 }
 
-function client(url) {
-  const ws = new WebSocket(url, { maxPayload: MAX, perMessageDeflate: { threshold: 0 } });
+function client(url, ca) {
+  // `ca` replaces Node's bundled roots: the run must not pass on a certificate they trust.
+  const ws = new WebSocket(url, { maxPayload: MAX, perMessageDeflate: { threshold: 0 }, ...(ca && { ca: fs.readFileSync(ca) }) });
   const fail = (why) => { console.log(`FAIL: ${why}`); process.exit(1); };
   const timer = setTimeout(() => fail('timed out after 120 s'), 120000);
   const checks = [];
-  for (const [n, name] of [[1 << 20, '1 MiB'], [16 << 20, '16 MiB']]) {
+  for (const [n, name] of [[0, '0 B'], [1 << 20, '1 MiB'], [16 << 20, '16 MiB']]) {
     for (const text of [true, false]) checks.push({ name: `${name} ${text ? 'text' : 'binary'}`, sent: payload(n, text, n + (text ? 1 : 0)), text });
   }
   for (let i = 0; i < 20; i++) checks.push({ name: `small message ${i}`, sent: payload(150 + i, true, i), text: true, quiet: true });
@@ -81,5 +95,5 @@ function client(url) {
   ws.on('close', (code) => { if (at !== checks.length) fail(`closed with ${code} after ${at} checks`); });
 }
 
-const [role, where] = process.argv.slice(2);
-if (role === 'server') server(where); else client(where);
+const [role, where, ...tls] = process.argv.slice(2);
+if (role === 'server') server(where, ...tls); else client(where, ...tls);

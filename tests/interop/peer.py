@@ -1,12 +1,16 @@
 """tests/interop/peer.py: Python `websockets` as an interop partner with permessage-deflate (RFC 7692), either role.
 
-  python peer.py server HOST:PORT   echo server, compression on (the library's default)
-  python peer.py client URL         round-trips 1 MiB and 16 MiB text and binary, checks
-                                    that permessage-deflate was negotiated; exit 1 on failure
+  python peer.py server HOST:PORT [CERT KEY]  echo server, compression on (the library's
+                                              default); wss:// with the PEM chain and key
+  python peer.py client URL [CA]              round-trips 0 B, 1 MiB and 16 MiB text and
+                                              binary, checks that permessage-deflate was
+                                              negotiated; trusts only CA (PEM) when given;
+                                              exit 1 on failure
 """
 
 import asyncio
 import signal
+import ssl
 import sys
 import time
 
@@ -44,23 +48,29 @@ async def echo(ws):
         pass
 
 
-async def server(addr):
+async def server(addr, cert=None, key=None):
     host, port = addr.rsplit(":", 1)
+    tls = None
+    if cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(cert, key)
     stop = asyncio.get_running_loop().create_future()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set_result, None)
-    async with serve(echo, host, int(port), max_size=MAX, compression="deflate"):
+    async with serve(echo, host, int(port), max_size=MAX, compression="deflate", ssl=tls):
         print(f"listening on {addr}", flush=True)
         await stop
 
 
-async def client(url):
-    async with connect(url, max_size=MAX, compression="deflate", open_timeout=10) as ws:
+async def client(url, ca=None):
+    # With a CA, trust it alone: the run must not pass on a certificate the platform trusts.
+    tls = ssl.create_default_context(cafile=ca) if ca else None
+    async with connect(url, max_size=MAX, compression="deflate", open_timeout=10, ssl=tls) as ws:
         deflate = [e for e in ws.protocol.extensions if isinstance(e, PerMessageDeflate)]
         if not deflate:
             print(f"FAIL: permessage-deflate not negotiated with {url}")
             return 1
         print(f"ok: permessage-deflate negotiated: {deflate[0]!r}")
-        for n, name in ((1 << 20, "1 MiB"), (16 << 20, "16 MiB")):
+        for n, name in ((0, "0 B"), (1 << 20, "1 MiB"), (16 << 20, "16 MiB")):
             for text in (True, False):
                 sent = payload(n, text, n + text)
                 t = time.monotonic()
@@ -82,8 +92,8 @@ async def client(url):
 
 
 if __name__ == "__main__":
-    role, where = sys.argv[1], sys.argv[2]
+    role, where, tls_files = sys.argv[1], sys.argv[2], sys.argv[3:]
     if role == "server":
-        asyncio.run(server(where))
+        asyncio.run(server(where, *tls_files))
     else:
-        sys.exit(asyncio.run(client(where)))
+        sys.exit(asyncio.run(client(where, *tls_files)))

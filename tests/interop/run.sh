@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# tests/interop/run.sh: permessage-deflate (RFC 7692) interop with real peers in both roles: Python `websockets` and Node `ws` clients against `tether --app echo --deflate on`, and tether-client (its `roundtrip` example) against their echo servers; 1 MiB and 16 MiB of text and binary each.
+# tests/interop/run.sh: permessage-deflate (RFC 7692) interop with real peers in both roles: Python `websockets` and Node `ws` clients against `tether --app echo --deflate on`, and tether-client (its `roundtrip` example) against their echo servers; 0 B, 1 MiB and 16 MiB of text and binary each.
+# Then the same again over wss://: tether with --tls-cert/--tls-key, the peers' servers with
+# the same certificate, every client trusting only the test CA made for this run.
 #
-# Installs websockets into .venv (pip) and ws into tests/interop/node_modules (npm) when
-# missing, builds what it runs, binds 127.0.0.1 on free ports. Ends with "N passed, M failed";
-# non-zero on any failure. Logs: target/interop/.
+# Installs websockets and trustme into .venv (pip) and ws into tests/interop/node_modules (npm)
+# when missing, builds what it runs, binds 127.0.0.1 on free ports. Ends with "N passed, M
+# failed"; non-zero on any failure. Logs: target/interop/.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -12,16 +14,18 @@ mkdir -p "$OUT"
 # shellcheck source=../support/lib.sh
 source "$ROOT/tests/support/lib.sh"
 
+CERTS=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null; done; }
+cleanup() {
+    for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null; done
+    rm -rf "$CERTS"
+}
 trap cleanup EXIT
 die() { echo "interop: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 
 VENV="$ROOT/.venv"
-[[ -x "$VENV/bin/python" ]] || retry 3 python3 -m venv "$VENV" || die "cannot create $VENV"
-if ! "$VENV/bin/python" -c 'import importlib.metadata as m; assert m.version("websockets") == "15.0.1"' 2>/dev/null; then
-    retry 3 "$VENV/bin/pip" install --disable-pip-version-check -q websockets==15.0.1 || die "cannot install websockets"
-fi
+pip_pinned "$VENV" websockets 15.0.1 || die "cannot install websockets"
+make_test_cert "$VENV" "$CERTS" || die "cannot make the test certificate"
 if ! (cd "$HERE" && node -e 'require("ws")' 2>/dev/null); then
     (cd "$HERE" && retry 3 npm ci --no-audit --no-fund) || die "cannot install ws"
 fi
@@ -51,27 +55,42 @@ check() { # name log command...
     sed 's/^/    /' "$log"
 }
 
-# Server role: tether's echo app, compression on, 16 MiB messages (the echo app's limit).
-PORT=$(free_port)
-"$ROOT/target/release/tether" --app echo --deflate on --listen "127.0.0.1:$PORT" --log-level warn \
-    > "$OUT/tether.log" 2>&1 &
-PIDS+=($!)
-wait_port "$PORT" "${PIDS[-1]}" || die "tether did not start; see $OUT/tether.log"
-check "Python websockets client -> tether" "$OUT/py-client.log" "$VENV/bin/python" "$HERE/peer.py" client "ws://127.0.0.1:$PORT/"
-check "Node ws client -> tether" "$OUT/node-client.log" node "$HERE/peer.js" client "ws://127.0.0.1:$PORT/"
-
-# Client role: tether-client against each peer's echo server.
 ROUNDTRIP="$ROOT/target/release/examples/roundtrip"
-PORT=$(free_port)
-"$VENV/bin/python" "$HERE/peer.py" server "127.0.0.1:$PORT" > "$OUT/py-server.log" 2>&1 &
-PIDS+=($!)
-wait_port "$PORT" "${PIDS[-1]}" || die "websockets server did not start; see $OUT/py-server.log"
-check "tether-client -> Python websockets server" "$OUT/roundtrip-py.log" "$ROUNDTRIP" "ws://127.0.0.1:$PORT/"
-PORT=$(free_port)
-node "$HERE/peer.js" server "127.0.0.1:$PORT" > "$OUT/node-server.log" 2>&1 &
-PIDS+=($!)
-wait_port "$PORT" "${PIDS[-1]}" || die "ws server did not start; see $OUT/node-server.log"
-check "tether-client -> Node ws server" "$OUT/roundtrip-node.log" "$ROUNDTRIP" "ws://127.0.0.1:$PORT/"
+# pass SCHEME: both roles once, over ws:// or wss://. Over wss:// the servers present
+# cert.pem and every client gets ca.pem as its only trust anchor.
+pass() {
+    local scheme=$1 sfx="" serve=() trust=() ca=() tls=() port
+    if [[ $scheme == wss ]]; then
+        sfx=-tls serve=("$CERTS/cert.pem" "$CERTS/key.pem") trust=("$CERTS/ca.pem") ca=(--ca "$CERTS/ca.pem")
+        tls=(--tls-cert "$CERTS/cert.pem" --tls-key "$CERTS/key.pem")
+    fi
+    # Server role: tether's echo app, compression on, 16 MiB messages (the echo app's limit).
+    port=$(free_port)
+    "$ROOT/target/release/tether" --app echo --deflate on --listen "127.0.0.1:$port" --log-level warn \
+        "${tls[@]}" > "$OUT/tether$sfx.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$port" "${PIDS[-1]}" || die "tether did not start; see $OUT/tether$sfx.log"
+    check "Python websockets client -> tether ($scheme)" "$OUT/py-client$sfx.log" \
+        "$VENV/bin/python" "$HERE/peer.py" client "$scheme://127.0.0.1:$port/" "${trust[@]}"
+    check "Node ws client -> tether ($scheme)" "$OUT/node-client$sfx.log" \
+        node "$HERE/peer.js" client "$scheme://127.0.0.1:$port/" "${trust[@]}"
+
+    # Client role: tether-client against each peer's echo server.
+    port=$(free_port)
+    "$VENV/bin/python" "$HERE/peer.py" server "127.0.0.1:$port" "${serve[@]}" > "$OUT/py-server$sfx.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$port" "${PIDS[-1]}" || die "websockets server did not start; see $OUT/py-server$sfx.log"
+    check "tether-client -> Python websockets server ($scheme)" "$OUT/roundtrip-py$sfx.log" \
+        "$ROUNDTRIP" "${ca[@]}" "$scheme://127.0.0.1:$port/"
+    port=$(free_port)
+    node "$HERE/peer.js" server "127.0.0.1:$port" "${serve[@]}" > "$OUT/node-server$sfx.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$port" "${PIDS[-1]}" || die "ws server did not start; see $OUT/node-server$sfx.log"
+    check "tether-client -> Node ws server ($scheme)" "$OUT/roundtrip-node$sfx.log" \
+        "$ROUNDTRIP" "${ca[@]}" "$scheme://127.0.0.1:$port/"
+}
+pass ws
+pass wss
 
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]

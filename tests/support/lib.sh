@@ -22,3 +22,18 @@ kill_tether() {
         kill "$pid" 2>/dev/null || true
     fi
 }
+
+# pip_pinned VENV NAME VERSION: installs NAME==VERSION into VENV (created if missing), unless
+# it is there already.
+pip_pinned() {
+    [[ -x "$1/bin/python" ]] || retry 3 python3 -m venv "$1" || return 1
+    "$1/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('$2') != '$3')" 2>/dev/null \
+        || retry 3 "$1/bin/pip" install --disable-pip-version-check -q "$2==$3"
+}
+
+# make_test_cert VENV OUTDIR: a fresh test CA and a certificate for 127.0.0.1/localhost in
+# OUTDIR (ca.pem, cert.pem, key.pem, spki.txt; see make_cert.py), with trustme from VENV.
+make_test_cert() {
+    pip_pinned "$1" trustme 1.2.1 || return 1
+    "$1/bin/python" "$(dirname "${BASH_SOURCE[0]}")/make_cert.py" "$2"
+}

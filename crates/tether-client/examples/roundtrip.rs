@@ -2,18 +2,24 @@
 //!
 //! ```text
 //! cargo run --release -p tether-client --example roundtrip -- ws://127.0.0.1:9002/
+//! cargo run --release -p tether-client --example roundtrip -- --ca ca.pem wss://127.0.0.1:9443/
 //! ```
 //!
+//! `--ca FILE` trusts the PEM certificates in FILE (a test CA) instead of the platform's roots.
 //! Offers the client's default permessage-deflate, fails unless the server accepts it, then
-//! sends 1 MiB and 16 MiB of text and of binary (part repetitive, part random, so the
+//! sends empty, 1 MiB and 16 MiB messages of text and of binary (part repetitive, part random, so the
 //! compressor sees both) and twenty small JSON messages (which exercise the server's
 //! context takeover, if it keeps it), and checks every echo byte for byte. Prints one line
 //! per check; exits 1 on the first failure. `tests/interop/run.sh` runs it against Python
 //! `websockets` and Node `ws`.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tether_client::rustls;
+use tether_client::rustls::pki_types::pem::PemObject;
+use tether_client::rustls::pki_types::CertificateDer;
 use tether_client::{Client, ClientConfig};
 use tether_codec::Message;
 
@@ -89,10 +95,30 @@ fn kind(m: &Message) -> &'static str {
     }
 }
 
-fn run(url: &str) -> Result<(), String> {
+/// A rustls client configuration trusting only the certificates in the PEM file `ca`.
+fn trusting(ca: &str) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).map_err(|e| format!("{ca}: {e}"))? {
+        let cert = cert.map_err(|e| format!("{ca}: {e}"))?;
+        roots.add(cert).map_err(|e| format!("{ca}: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{ca}: no certificate"));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+fn run(url: &str, ca: Option<&str>) -> Result<(), String> {
     let mut config = ClientConfig {
         read_timeout: Some(Duration::from_secs(60)),
         write_timeout: Some(Duration::from_secs(60)),
+        tls: ca.map(trusting).transpose()?,
         ..Default::default()
     };
     config.codec.max_message_size = MAX_SIZE;
@@ -105,7 +131,7 @@ fn run(url: &str) -> Result<(), String> {
         "ok: permessage-deflate negotiated: {}",
         params.response_header_value()
     );
-    for (len, name) in [(1 << 20, "1 MiB"), (16 << 20, "16 MiB")] {
+    for (len, name) in [(0, "0 B"), (1 << 20, "1 MiB"), (16 << 20, "16 MiB")] {
         for text in [true, false] {
             let sent = payload(len, text, len as u64 + text as u64);
             let t = Instant::now();
@@ -128,11 +154,16 @@ fn run(url: &str) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let Some(url) = std::env::args().nth(1) else {
-        eprintln!("usage: roundtrip ws://HOST:PORT/PATH");
-        return ExitCode::from(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (ca, url) = match args.as_slice() {
+        [url] => (None, url),
+        [flag, ca, url] if flag == "--ca" => (Some(ca.as_str()), url),
+        _ => {
+            eprintln!("usage: roundtrip [--ca CA.pem] ws[s]://HOST:PORT/PATH");
+            return ExitCode::from(2);
+        }
     };
-    match run(&url) {
+    match run(url, ca) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             println!("FAIL: {e}");
