@@ -1,11 +1,14 @@
 // Drives the demo page (GET /) in Debian's Chromium through playwright-core, as a person would:
 // two independent browsers in room 1001, comments, online counts, the stock chart, the echo console,
 // a server restart under an open page, and 1 MiB and 16 MiB messages compressed both ways through
-// `tether --app echo --deflate on`. Saves a screenshot. Prints "N passed, N failed".
+// `tether --app echo --deflate on`, and the page over https:// from `tether --tls-cert`. Saves a
+// screenshot. Prints "N passed, N failed".
 //
 // Environment: TETHER_BIN (the tether binary), TETHER_PORT (a free port), OUT_DIR (screenshot, logs),
 // SUMMARY (file the final line is written to; printed instead when unset), PID_FILE (the server's pid, for cleanup),
-// ECHO_PORT and METRICS_PORT (two more free ports: the echo app and its metrics), ECHO_PID_FILE (its pid).
+// ECHO_PORT and METRICS_PORT (two more free ports: the echo app and its metrics), ECHO_PID_FILE (its pid),
+// TLS_PORT, TLS_PID_FILE, TLS_CERT and TLS_KEY (the demo over TLS: port, pid, PEM chain and key),
+// TLS_SPKI (base64 SHA-256 of the certificate's public key, the one key Chromium is told to accept).
 "use strict";
 const fs = require("node:fs");
 const os = require("node:os");
@@ -19,6 +22,7 @@ const OUT = process.env.OUT_DIR || path.join(__dirname, "out");
 const BASE = `http://127.0.0.1:${PORT}/`;
 const ECHO_PORT = Number(process.env.ECHO_PORT);
 const METRICS_PORT = Number(process.env.METRICS_PORT);
+const TLS_PORT = Number(process.env.TLS_PORT);
 const CHROMIUM_ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -52,12 +56,12 @@ const allOpen = (page, timeout = 10000) =>
     () => ["stock-state", "live-state", "echo-state"].every((id) => document.getElementById(id).dataset.state === "open"),
     null, { timeout });
 
-async function openBrowser(name) {
+async function openBrowser(name, extraArgs = []) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `tether-${name}-`));
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: "/usr/bin/chromium",
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...extraArgs],
     viewport: { width: 1440, height: 900 },
     locale: "zh-CN",
   });
@@ -146,7 +150,12 @@ async function main() {
     args: ["--app", "echo", "--deflate", "on", "--metrics-listen", `127.0.0.1:${METRICS_PORT}`, "--log-level", "warn"],
     log: path.join(OUT, "echo-server.log"), pidFile: process.env.ECHO_PID_FILE,
   });
-  let a, b;
+  const tls = new TetherServer({
+    bin: BIN, port: TLS_PORT,
+    args: ["--app", "demo", "--tls-cert", process.env.TLS_CERT, "--tls-key", process.env.TLS_KEY, "--log-level", "info"],
+    log: path.join(OUT, "tls-server.log"), pidFile: process.env.TLS_PID_FILE,
+  });
+  let a, b, untrusted, pinned;
   try {
     await check("two independent browsers open the page; all three panels connect", async () => {
       a = await openBrowser("a");
@@ -241,6 +250,40 @@ async function main() {
       }
     }, 60000);
 
+    await check("over https:// from `tether --tls-cert`: a browser that does not know the test CA refuses the page; one that pins the certificate's key loads it and all three panels connect over wss://", async () => {
+      await tls.start();
+      const base = `https://127.0.0.1:${TLS_PORT}/`;
+      untrusted = await openBrowser("untrusted");
+      const refused = await untrusted.page.goto(base).then(() => null, (e) => e);
+      assert(refused && /ERR_CERT_AUTHORITY_INVALID/.test(refused.message), `without the pin: ${refused ? refused.message : "the page loaded"}`);
+      await untrusted.context.close();
+      // The test CA is trusted for this browser only, and only for this key: the flag accepts a
+      // certificate whose public key hashes to TLS_SPKI (Chromium honours it with a user data dir,
+      // which a persistent context has). No NSS database or system store is touched.
+      pinned = await openBrowser("pinned", [`--ignore-certificate-errors-spki-list=${process.env.TLS_SPKI}`]);
+      // Record every WebSocket URL the page opens, to see the panels chose wss://.
+      await pinned.context.addInitScript(() => {
+        const Native = window.WebSocket;
+        window.__wsUrls = [];
+        window.WebSocket = class extends Native {
+          constructor(...args) { super(...args); window.__wsUrls.push(this.url); }
+        };
+      });
+      const resp = await pinned.page.goto(base, { waitUntil: "load" });
+      assert(resp.status() === 200, `GET / answered ${resp.status()}`);
+      await allOpen(pinned.page);
+      const urls = await pinned.page.evaluate(() => window.__wsUrls);
+      console.log(`     the panels opened ${JSON.stringify(urls)}`);
+      assert(urls.length >= 3 && urls.every((u) => u.startsWith(`wss://127.0.0.1:${TLS_PORT}/`)), `WebSocket URLs: ${JSON.stringify(urls)}`);
+      const s = "你好，wss！" + Date.now();
+      await pinned.page.fill("#echo-input", s);
+      await pinned.page.click("#echo-send");
+      await pinned.page.waitForFunction(
+        (s) => [...document.querySelectorAll("#echo-log li.in")].some((li) => li.textContent === "← " + s),
+        s, { timeout: 3000 });
+      assert(pinned.errors.length === 0, `page errors: ${pinned.errors.join("; ")}`);
+    });
+
     await check("the online count drops to 1 when one leaves", async () => {
       await b.page.click("#live-leave");
       await waitText(a.page, "#live-online", "1", 5000);
@@ -282,13 +325,14 @@ async function main() {
       assert(a.errors.length === 0, `page errors: ${a.errors.join("; ")}`);
     });
   } finally {
-    for (const x of [a, b]) {
+    for (const x of [a, b, untrusted, pinned]) {
       if (!x) continue;
       await x.context.close().catch(() => {});
       fs.rmSync(x.dir, { recursive: true, force: true });
     }
     await server.stop();
     await echo.stop();
+    await tls.stop();
   }
 }
 
