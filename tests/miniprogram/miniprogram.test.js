@@ -1,6 +1,7 @@
 // Runs examples/miniprogram unmodified against the real Tether demo server, through the wx shim.
 // Environment: TETHER_BIN (the tether binary), TETHER_PORT (a free port), OUT_DIR (server log),
-// PID_FILE (the server's pid, for the script's cleanup).
+// PID_FILE (the server's pid, for the script's cleanup), MINIPROGRAM_URL (what the pages connect
+// to: ws://127.0.0.1:TETHER_PORT, or a proxy in front of it).
 "use strict";
 const { test, before, after } = require("node:test");
 const assert = require("node:assert/strict");
@@ -14,7 +15,7 @@ const { TetherServer } = require("../support/tether-server");
 const EXAMPLE = path.resolve(__dirname, "../../examples/miniprogram");
 const PORT = Number(process.env.TETHER_PORT);
 const OUT = process.env.OUT_DIR || path.join(__dirname, "out");
-const URL = `ws://127.0.0.1:${PORT}`;
+const URL = process.env.MINIPROGRAM_URL || `ws://127.0.0.1:${PORT}`;
 const APPID = "wxtether0001";
 
 let server;

@@ -3,6 +3,12 @@
 # `wx` shim on the npm `ws` package (installed into ./node_modules from package-lock.json), with
 # node's built-in test runner. Builds target/release/tether and serves it on a free 127.0.0.1
 # port. Ends with "N passed, N failed"; non-zero on any failure.
+#
+#   tests/miniprogram/run.sh [--port PORT] [--url URL] [--ca FILE]
+#     --port  where the test's tether listens (default: a free port)
+#     --url   what the mini-program connects to (default ws://127.0.0.1:PORT); e.g. a TLS
+#             proxy in front of PORT, as tests/nginx/run.sh does
+#     --ca    a CA (PEM) the clients trust besides Node's own roots (NODE_EXTRA_CA_CERTS)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -17,6 +23,17 @@ source "$ROOT/tests/support/lib.sh"
 
 fail() { echo "miniprogram: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 
+PORT="" URL="" CA=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --port) PORT=${2:-} ;;
+        --url) URL=${2:-} ;;
+        --ca) CA=${2:-} ;;
+        *) fail "unknown argument $1 (see the head of $0)" ;;
+    esac
+    shift 2 || fail "$1 needs a value"
+done
+
 cleanup() { kill_tether "$PID_FILE"; }
 trap cleanup EXIT
 
@@ -25,10 +42,13 @@ if ! (cd "$HERE" && node -e 'require("ws")' 2>/dev/null); then
 fi
 (cd "$ROOT" && cargo build --release --bin tether) || fail "cannot build tether"
 
-PORT=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+TRUST=()
+[[ -z $CA ]] || TRUST=(NODE_EXTRA_CA_CERTS="$CA")
+[[ -n $PORT ]] || PORT=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 START=$SECONDS
 (cd "$HERE" && TETHER_BIN="$ROOT/target/release/tether" TETHER_PORT="$PORT" OUT_DIR="$OUT" \
-    PID_FILE="$PID_FILE" timeout -k 10 240 node --test \
+    PID_FILE="$PID_FILE" MINIPROGRAM_URL="${URL:-ws://127.0.0.1:$PORT}" env "${TRUST[@]}" \
+    timeout -k 10 240 node --test \
     --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=tap --test-reporter-destination="$TAP" \
     miniprogram.test.js)

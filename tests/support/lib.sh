@@ -37,3 +37,37 @@ make_test_cert() {
     pip_pinned "$1" trustme 1.2.1 || return 1
     "$1/bin/python" "$(dirname "${BASH_SOURCE[0]}")/make_cert.py" "$2"
 }
+
+# ensure_debs PKG...: installs the Debian packages that are not installed yet (apt-get update
+# first, as on a fresh machine).
+ensure_debs() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q ' installed$' || missing+=("$p")
+    done
+    [[ ${#missing[@]} -eq 0 ]] && return 0
+    retry 3 bash -c 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"' _ "${missing[@]}"
+}
+
+# nginx_conf DIR CONTEXT SNIPPET [MODULE...]: writes DIR/nginx.conf, a minimal main
+# configuration around SNIPPET (a conf.d-style file), which it includes in an `http` or
+# `stream` CONTEXT after loading the dynamic MODULEs (.so paths). Every path nginx writes
+# (pid, logs, temp files) is in DIR, so it runs beside any system nginx without touching it:
+#   nginx -p DIR -c DIR/nginx.conf -e DIR/error.log -g 'daemon off;'
+nginx_conf() {
+    local dir=$1 context=$2 snippet=$3 m
+    shift 3
+    {
+        for m in "$@"; do echo "load_module $m;"; done
+        echo "pid $dir/nginx.pid;"
+        echo "error_log $dir/error.log info;"
+        echo "events { worker_connections 1024; }"
+        echo "$context {"
+        if [[ $context == http ]]; then
+            echo "    access_log $dir/access.log;"
+            for m in client_body proxy fastcgi uwsgi scgi; do echo "    ${m}_temp_path $dir/$m;"; done
+        fi
+        echo "    include $snippet;"
+        echo "}"
+    } > "$dir/nginx.conf"
+}
