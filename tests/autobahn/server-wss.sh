@@ -20,6 +20,7 @@ source "$ROOT/tests/support/lib.sh"
 
 NGX=$(mktemp -d)
 PIDS=()
+# shellcheck disable=SC2329 # run by the EXIT trap
 cleanup() {
     for p in "${PIDS[@]:-}"; do [[ -n "$p" ]] && kill "$p" 2>/dev/null; done
     rm -rf "$NGX"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by .ci/run and the test scripts under tests/: retried installs and
 # cleanup of a tether server started for a test. Source it; it defines functions only.
 
