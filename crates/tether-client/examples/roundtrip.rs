@@ -57,7 +57,7 @@ fn payload(len: usize, text: bool, seed: u64) -> Vec<u8> {
     }
     // Cut back to `len` on a character boundary, then pad with ASCII.
     let mut cut = len;
-    while text && cut > 0 && (out[cut] & 0xC0) == 0x80 {
+    while text && cut > 0 && out.get(cut).is_some_and(|b| (b & 0xC0) == 0x80) {
         cut -= 1;
     }
     out.truncate(cut);

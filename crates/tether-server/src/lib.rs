@@ -31,6 +31,7 @@
 //! | `core.rs` | the connection table and what can be done to a connection |
 //! | `conn.rs`, `slab.rs`, `id.rs`, `rooms.rs`, `timers.rs` | its parts |
 //! | `tls.rs`, `tls_config.rs` | `wss://`: TLS on a connection, certificates |
+//! | `proxy.rs` | the client's address behind proxies: PROXY protocol, `X-Forwarded-For` |
 //! | `handler.rs`, `ctx.rs`, `handle.rs` | what applications see |
 //! | `shared.rs`, `metrics.rs`, `log_limit.rs` | what the threads share |
 //! | `broker.rs` | the seam to other server instances |
