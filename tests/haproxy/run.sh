@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/haproxy/run.sh: Debian's HAProxy in TCP mode with `send-proxy-v2` in front of `tether --proxy-protocol`: the client's true address (a client on 127.0.0.2) reaches the application and the logs, a spoofed X-Forwarded-For from it is ignored, and a PROXY header sent straight to tether by an untrusted peer gets 400.
+# tests/haproxy/run.sh: Debian's HAProxy in TCP mode with `send-proxy-v2` (and `send-proxy`, v1, on a second front) in front of `tether --proxy-protocol`: the client's true address (a client on 127.0.0.2) reaches the application and the logs, a spoofed X-Forwarded-For from it is ignored, and a PROXY header sent straight to tether by an untrusted peer gets 400.
 #
 # Installs haproxy (apt-get) and Python websockets (.venv) when missing; binds 127.0.0.1 and
 # 127.0.0.2 on free ports. Ends with "N passed, M failed"; non-zero on any failure. Logs in
@@ -42,6 +42,7 @@ wait_port() { # port pid
 
 TETHER_PORT=$(free_port)
 FRONT_PORT=$(free_port)
+FRONT_V1_PORT=$(free_port)
 LOG="$OUT/tether.log"
 "$ROOT/target/release/tether" --listen "127.0.0.1:$TETHER_PORT" --proxy-protocol \
     --trusted-proxy 127.0.0.1 --log-level debug > "$LOG" 2>&1 &
@@ -62,6 +63,11 @@ frontend ws
     default_backend tether
 backend tether
     server tether 127.0.0.1:$TETHER_PORT send-proxy-v2
+frontend ws_v1
+    bind 127.0.0.1:$FRONT_V1_PORT
+    default_backend tether_v1
+backend tether_v1
+    server tether 127.0.0.1:$TETHER_PORT send-proxy
 CFG
 haproxy -c -f "$OUT/haproxy.cfg" > "$OUT/haproxy-check.log" 2>&1 || die "bad config: $(cat "$OUT/haproxy-check.log")"
 haproxy -db -f "$OUT/haproxy.cfg" > "$OUT/haproxy.log" 2>&1 &
@@ -83,6 +89,13 @@ sleep 0.3
 check "the log names the client 127.0.0.2 via the proxy" \
     grep -q "from 127.0.0.2 via proxy 127.0.0.1:[0-9]*: /echo" "$LOG"
 check "the spoofed X-Forwarded-For is not believed" bash -c "! grep -q 6.6.6.6 '$LOG'"
+# The same through PROXY v1, from 127.0.0.3.
+# shellcheck disable=SC2086
+check "echo through haproxy's PROXY v1 from 127.0.0.3" \
+    $PY "ws://127.0.0.1:$FRONT_V1_PORT/echo" 127.0.0.3
+sleep 0.3
+check "the log names the client 127.0.0.3 via the proxy" \
+    grep -q "from 127.0.0.3 via proxy 127.0.0.1:[0-9]*: /echo" "$LOG"
 # Straight to tether from an untrusted peer: its PROXY header gets 400 ...
 HDR=$(printf 'PROXY TCP4 6.6.6.6 127.0.0.1 1 80\r\nGET /echo HTTP/1.1\r\nHost: x\r\n\r\n' | od -An -tx1 | tr -d ' \n')
 # shellcheck disable=SC2086
