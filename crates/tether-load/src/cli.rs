@@ -1,6 +1,7 @@
-//! The `tether-load` command line: target, mode (echo, `--idle`, `--broadcast`) and their bounds.
+//! The `tether-load` command line: target, mode (echo, `--idle`, `--broadcast`, `--handshakes`) and their bounds.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, ValueEnum};
 
@@ -16,15 +17,22 @@ pub enum Payload {
     Json,
 }
 
-/// Loopback WebSocket load generator: echo (default), `--idle N` or `--broadcast N`.
+/// Loopback WebSocket load generator: echo (default), `--idle N`, `--broadcast N` or
+/// `--handshakes N`.
 ///
 /// Every run is bounded in time and ends with one JSON line on stdout.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "tether-load", version, about, long_about)]
 pub struct Args {
-    /// Server URL, ws://IP:PORT/PATH on a loopback address.
+    /// Server URL, ws://IP:PORT/PATH or wss://IP:PORT/PATH on a loopback address.
     #[arg(long, default_value = "ws://127.0.0.1:9001/")]
     pub url: String,
+    /// wss://: the PEM certificate(s) of the CA to trust (and no other).
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    /// wss://: the name the server's certificate must carry (default: the URL's host).
+    #[arg(long)]
+    pub tls_name: Option<String>,
     /// Echo: connections.
     #[arg(long, short = 'c', default_value_t = 100)]
     pub connections: usize,
@@ -49,13 +57,13 @@ pub struct Args {
     #[arg(long)]
     pub deflate: bool,
     /// Idle mode: hold this many open connections.
-    #[arg(long, conflicts_with = "broadcast")]
+    #[arg(long, conflicts_with_all = ["broadcast", "handshakes"])]
     pub idle: Option<usize>,
     /// Idle mode: seconds to hold the connections once all are open.
     #[arg(long, default_value_t = 5.0)]
     pub hold: f64,
     /// Broadcast mode: this many subscribers (the first one also publishes).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "handshakes")]
     pub broadcast: Option<usize>,
     /// Broadcast mode: messages to publish, one after the previous is fully delivered.
     #[arg(long, default_value_t = 50)]
@@ -63,6 +71,10 @@ pub struct Args {
     /// Broadcast mode: pause between messages, in milliseconds.
     #[arg(long, default_value_t = 20.0)]
     pub interval_ms: f64,
+    /// Handshake mode: open this many connections (TCP, TLS for wss://, the WebSocket
+    /// upgrade), `--max-opening` at a time, closing each batch once it is open.
+    #[arg(long)]
+    pub handshakes: Option<usize>,
     /// The server's process id: its CPU time and RSS are read from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -101,8 +113,8 @@ impl Args {
     }
 }
 
-/// A parsed `ws://` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A parsed `ws://` or `wss://` URL.
+#[derive(Debug, Clone)]
 pub struct Target {
     /// Host as written (for the `Host` header).
     pub host: String,
@@ -110,14 +122,31 @@ pub struct Target {
     pub addr: SocketAddr,
     /// Request target, starting with `/`.
     pub path: String,
+    /// TLS, for a `wss://` URL.
+    pub tls: Option<crate::tls::TlsClient>,
 }
 
 impl Target {
-    /// Parses `ws://HOST:PORT/PATH`; refuses anything that is not a loopback address.
-    pub fn parse(url: &str) -> Result<Target, String> {
-        let rest = url
-            .strip_prefix("ws://")
-            .ok_or_else(|| format!("{url}: only ws:// URLs"))?;
+    /// The `--url` of `args`, with `--tls-ca` and `--tls-name` for a `wss://` one.
+    pub fn from_args(args: &Args) -> Result<Target, String> {
+        Target::parse(&args.url, args.tls_ca.as_deref(), args.tls_name.as_deref())
+    }
+
+    /// Parses `ws://HOST:PORT/PATH` or `wss://HOST:PORT/PATH`, the latter trusting the CA in
+    /// `tls_ca` and checking `tls_name` (default: HOST without the port); refuses anything
+    /// that is not a loopback address.
+    pub fn parse(
+        url: &str,
+        tls_ca: Option<&Path>,
+        tls_name: Option<&str>,
+    ) -> Result<Target, String> {
+        let (secure, rest) = if let Some(rest) = url.strip_prefix("ws://") {
+            (false, rest)
+        } else if let Some(rest) = url.strip_prefix("wss://") {
+            (true, rest)
+        } else {
+            return Err(format!("{url}: only ws:// and wss:// URLs"));
+        };
         let (host, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -130,10 +159,18 @@ impl Target {
         if !addr.ip().is_loopback() {
             return Err(format!("{host}: only loopback targets are allowed"));
         }
+        let tls = if secure {
+            let ca = tls_ca.ok_or_else(|| format!("{url}: wss:// needs --tls-ca FILE"))?;
+            let name = tls_name.unwrap_or_else(|| host_name(host));
+            Some(crate::tls::TlsClient::new(ca, name)?)
+        } else {
+            None
+        };
         Ok(Target {
             host: host.to_owned(),
             addr,
             path: path.to_owned(),
+            tls,
         })
     }
 
@@ -146,17 +183,45 @@ impl Target {
     }
 }
 
+/// `host` of `host:port` (`[::1]:443` gives `::1`).
+fn host_name(host: &str) -> &str {
+    let bare = match host.rfind(':') {
+        Some(i) if !host[i..].contains(']') => &host[..i],
+        _ => host,
+    };
+    bare.trim_start_matches('[').trim_end_matches(']')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn urls() {
-        let t = Target::parse("ws://127.0.0.1:9001/x?y").unwrap();
+        let parse = |url| Target::parse(url, None, None);
+        let t = parse("ws://127.0.0.1:9001/x?y").unwrap();
         assert_eq!((t.addr.port(), t.path.as_str()), (9001, "/x?y"));
-        assert_eq!(Target::parse("ws://127.0.0.1:80").unwrap().path, "/");
-        assert!(Target::parse("ws://10.0.0.1:80/").is_err());
-        assert!(Target::parse("http://127.0.0.1:80/").is_err());
+        assert!(t.tls.is_none());
+        assert_eq!(parse("ws://127.0.0.1:80").unwrap().path, "/");
+        assert!(parse("ws://10.0.0.1:80/").is_err());
+        assert!(parse("http://127.0.0.1:80/").is_err());
+        // wss:// needs a CA to trust, and the CA file must hold a certificate.
+        let e = parse("wss://127.0.0.1:443/").unwrap_err();
+        assert!(e.contains("--tls-ca"), "{e}");
+        let empty =
+            std::env::temp_dir().join(format!("tether-load-empty-{}.pem", std::process::id()));
+        std::fs::write(&empty, "").unwrap();
+        let e = Target::parse("wss://127.0.0.1:443/", Some(&empty), None).unwrap_err();
+        assert!(e.contains("no certificate"), "{e}");
+        std::fs::remove_file(&empty).unwrap();
+    }
+
+    #[test]
+    fn host_names() {
+        assert_eq!(host_name("127.0.0.1:9001"), "127.0.0.1");
+        assert_eq!(host_name("localhost:443"), "localhost");
+        assert_eq!(host_name("localhost"), "localhost");
+        assert_eq!(host_name("[::1]:443"), "::1");
     }
 
     #[test]
@@ -164,5 +229,6 @@ mod tests {
         let a = Args::parse_from(["tether-load", "--idle", "10", "--hold", "1"]);
         assert_eq!(a.idle, Some(10));
         assert!(Args::try_parse_from(["tether-load", "--idle", "1", "--broadcast", "1"]).is_err());
+        assert!(Args::try_parse_from(["tether-load", "--idle", "1", "--handshakes", "1"]).is_err());
     }
 }

@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use tether_load::cli::{Args, Target};
-use tether_load::{broadcast, echo, idle};
+use tether_load::{broadcast, echo, handshakes, idle};
 
 fn main() {
     let args = Args::parse();
@@ -10,7 +10,7 @@ fn main() {
         print_sizes();
         return;
     }
-    let target = match Target::parse(&args.url) {
+    let target = match Target::from_args(&args) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("tether-load: {e}");
@@ -21,6 +21,8 @@ fn main() {
         idle::run(&args, &target, n)
     } else if let Some(n) = args.broadcast {
         broadcast::run(&args, &target, n)
+    } else if let Some(n) = args.handshakes {
+        handshakes::run(&args, &target, n)
     } else {
         echo::run(&args, &target)
     };

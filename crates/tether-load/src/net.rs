@@ -4,6 +4,11 @@
 //! [`Net::poll`], then gets each connection's verified messages through a callback and queues
 //! replies with [`Net::queue`]; [`Net::flush_dirty`] writes them once per turn, so replies to
 //! a batch of echoes leave in one `write`.
+//!
+//! A `wss://` connection has a rustls `ClientConnection` between its socket and the rest, on
+//! the same thread: ciphertext read from the socket goes into rustls and the plaintext out of
+//! it into the `FrameReader`; queued bytes go into rustls and its records to the socket. A
+//! `ws://` connection only checks that it has none.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -12,12 +17,17 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
+use rustls::ClientConnection;
 use socket2::{Domain, Socket, Type};
 
-use crate::wire::{self, FrameReader, FrameTemplate, Got};
+use crate::tls::TlsClient;
+use crate::wire::{self, FrameReader, FrameTemplate, Got, WireError};
 
 /// Size of the read buffer shared by all connections.
 const READ_BUF: usize = 256 * 1024;
+/// Size of the buffer for the plaintext out of rustls, shared by all TLS connections (a
+/// record holds 16 KiB at most; more is read in turns).
+const PLAIN_BUF: usize = 64 * 1024;
 
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +55,20 @@ pub struct Conn {
     /// How much of `out` is written.
     out_pos: usize,
     reader: FrameReader,
+    /// TLS, on a `wss://` connection.
+    tls: Option<Box<ClientConnection>>,
     write_interest: bool,
     dirty: bool,
+}
+
+impl Conn {
+    /// What the TLS handshake agreed (`None` for `ws://` or before it completes).
+    pub fn tls_description(&self) -> Option<String> {
+        self.tls
+            .as_deref()
+            .filter(|t| !t.is_handshaking())
+            .map(crate::tls::describe)
+    }
 }
 
 /// What a turn of the loop reports to the mode for one connection.
@@ -68,7 +90,10 @@ pub struct Net {
     pub conns: Vec<Conn>,
     target: SocketAddr,
     request: Vec<u8>,
+    tls: Option<TlsClient>,
     read_buf: Box<[u8]>,
+    /// Plaintext out of rustls (empty without TLS).
+    plain_buf: Box<[u8]>,
     got: Vec<Got>,
     dirty: Vec<usize>,
     /// Source addresses in use: 127.0.0.1 up to 127.0.0.`sources`.
@@ -87,12 +112,16 @@ pub fn for_target(
     sources: u8,
     tpl: &FrameTemplate,
 ) -> Result<Net, String> {
-    Net::new(
+    let mut net = Net::new(
         target.addr,
         crate::wire::request(&target.host, &target.path, tpl.compressed()),
         sources,
     )
-    .map_err(|e| format!("poll: {e}"))
+    .map_err(|e| format!("poll: {e}"))?;
+    if let Some(tls) = &target.tls {
+        net.set_tls(tls.clone());
+    }
+    Ok(net)
 }
 
 impl Net {
@@ -110,7 +139,9 @@ impl Net {
             conns: Vec::new(),
             target,
             request,
+            tls: None,
             read_buf: vec![0u8; READ_BUF].into_boxed_slice(),
+            plain_buf: Box::default(),
             got: Vec::new(),
             dirty: Vec::new(),
             sources: sources.max(1),
@@ -118,6 +149,12 @@ impl Net {
             wire_in: 0,
             wire_out: 0,
         })
+    }
+
+    /// Speaks TLS on every connection made from now on (`wss://`).
+    pub fn set_tls(&mut self, tls: TlsClient) {
+        self.tls = Some(tls);
+        self.plain_buf = vec![0u8; PLAIN_BUF].into_boxed_slice();
     }
 
     /// How many source addresses are in use.
@@ -152,6 +189,10 @@ impl Net {
 
     fn add(&mut self, mut stream: TcpStream) -> io::Result<usize> {
         let idx = self.conns.len();
+        let tls = match &self.tls {
+            Some(client) => Some(client.connect().map_err(io::Error::other)?),
+            None => None,
+        };
         self.poll.registry().register(
             &mut stream,
             Token(idx),
@@ -164,6 +205,7 @@ impl Net {
             out: self.request.clone(),
             out_pos: 0,
             reader: FrameReader::default(),
+            tls,
             write_interest: true,
             dirty: false,
         });
@@ -212,23 +254,34 @@ impl Net {
         if c.phase == Phase::Connecting || c.phase == Phase::Dead {
             return Ok(());
         }
-        while c.out_pos < c.out.len() {
-            match c.stream.write(&c.out[c.out_pos..]) {
-                Ok(0) => return Err(fail(c, "write returned 0")),
-                Ok(n) => {
-                    c.out_pos += n;
-                    self.wire_out += n as u64;
+        let want = match c.tls.as_deref_mut() {
+            None => {
+                while c.out_pos < c.out.len() {
+                    match c.stream.write(&c.out[c.out_pos..]) {
+                        Ok(0) => return Err(fail(c, "write returned 0")),
+                        Ok(n) => {
+                            c.out_pos += n;
+                            self.wire_out += n as u64;
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(fail(c, &format!("write: {e}"))),
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(fail(c, &format!("write: {e}"))),
+                c.out_pos < c.out.len()
             }
-        }
+            Some(tls) => match tls_flush(tls, &mut c.stream, &c.out, &mut c.out_pos) {
+                Ok((wrote, want)) => {
+                    self.wire_out += wrote;
+                    want
+                }
+                Err(e) => return Err(fail(c, &e)),
+            },
+        };
         if c.out_pos == c.out.len() {
             c.out.clear();
             c.out_pos = 0;
         }
-        let want = c.out_pos < c.out.len();
         if want != c.write_interest {
             c.write_interest = want;
             let interest = if want {
@@ -336,26 +389,23 @@ impl Net {
                 }
             };
             self.wire_in += n as u64;
-            let fed = if c.phase == Phase::Handshake {
-                c.head.extend_from_slice(&self.read_buf[..n]);
-                match wire::check_response(&c.head, tpl.compressed()) {
-                    Ok(None) => continue,
-                    Ok(Some(opened)) => {
-                        c.phase = Phase::Open;
-                        reports.push(Report::Opened);
-                        let head = std::mem::take(&mut c.head);
-                        match opened.deflate.map(|p| c.reader.set_deflate(&p)) {
-                            Some(Err(e)) => Err(e),
-                            _ => c.reader.feed(&head[opened.head_len..], tpl, &mut self.got),
-                        }
+            let fed = match c.tls.take() {
+                None => deliver(c, &self.read_buf[..n], tpl, &mut self.got, &mut reports),
+                Some(mut tls) => {
+                    let fed = tls_read(&mut tls, &self.read_buf[..n], &mut self.plain_buf, |p| {
+                        deliver(c, p, tpl, &mut self.got, &mut reports)
+                    });
+                    // Handshake records to answer, or the request once the handshake is done.
+                    if tls.wants_write() && !c.dirty {
+                        c.dirty = true;
+                        self.dirty.push(idx);
                     }
-                    Err(e) => Err(e),
+                    c.tls = Some(tls);
+                    fed
                 }
-            } else {
-                c.reader.feed(&self.read_buf[..n], tpl, &mut self.got)
             };
             if let Err(e) = fed {
-                reports.push(Report::Failed(fail(c, &e.to_string())));
+                reports.push(Report::Failed(fail(c, &e)));
                 break;
             }
             if n < self.read_buf.len() && !closing {
@@ -458,11 +508,97 @@ impl Net {
     }
 }
 
+/// Hands plaintext read from a connection to the response check, then to the frame reader.
+fn deliver(
+    c: &mut Conn,
+    data: &[u8],
+    tpl: &FrameTemplate,
+    got: &mut Vec<Got>,
+    reports: &mut Vec<Report>,
+) -> Result<(), String> {
+    let fed = if c.phase == Phase::Handshake {
+        c.head.extend_from_slice(data);
+        match wire::check_response(&c.head, tpl.compressed()) {
+            Ok(None) => Ok(()),
+            Ok(Some(opened)) => {
+                c.phase = Phase::Open;
+                reports.push(Report::Opened);
+                let head = std::mem::take(&mut c.head);
+                match opened.deflate.map(|p| c.reader.set_deflate(&p)) {
+                    Some(Err(e)) => Err(e),
+                    _ => c.reader.feed(&head[opened.head_len..], tpl, got),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        c.reader.feed(data, tpl, got)
+    };
+    fed.map_err(|e: WireError| e.to_string())
+}
+
+/// Puts ciphertext read from the socket through rustls and hands the plaintext to `on`, a
+/// record at a time (rustls takes at most a few KiB per `read_tls`).
+fn tls_read(
+    tls: &mut ClientConnection,
+    mut ciphertext: &[u8],
+    plain: &mut [u8],
+    mut on: impl FnMut(&[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    // An empty slice would read as the end of the stream; the socket's own EOF says that.
+    while !ciphertext.is_empty() {
+        tls.read_tls(&mut ciphertext)
+            .map_err(|e| format!("tls: {e}"))?;
+        tls.process_new_packets().map_err(|e| format!("tls: {e}"))?;
+        loop {
+            match tls.reader().read(plain) {
+                Ok(0) => return Err("server sent close_notify".into()),
+                Ok(n) => on(&plain[..n])?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(format!("tls: {e}")),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Hands `out[*pos..]` to rustls as far as it takes it and writes its records until all is
+/// written or the socket is full. Returns the bytes written to the socket, and whether
+/// records wait for it to become writable. Plaintext given during the handshake leaves when
+/// it completes (the read side marks the connection then).
+fn tls_flush(
+    tls: &mut ClientConnection,
+    stream: &mut TcpStream,
+    out: &[u8],
+    pos: &mut usize,
+) -> Result<(u64, bool), String> {
+    let mut wrote = 0;
+    loop {
+        if *pos < out.len() {
+            *pos += tls
+                .writer()
+                .write(&out[*pos..])
+                .map_err(|e| format!("tls: {e}"))?;
+        }
+        if !tls.wants_write() {
+            return Ok((wrote, false));
+        }
+        match tls.write_tls(stream) {
+            Ok(0) => return Err("write returned 0".into()),
+            Ok(n) => wrote += n as u64,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((wrote, true)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("write: {e}")),
+        }
+    }
+}
+
 /// Marks a connection dead and returns the reason.
 fn fail(c: &mut Conn, why: &str) -> String {
     c.phase = Phase::Dead;
     c.out = Vec::new();
     c.out_pos = 0;
+    c.tls = None;
     why.to_owned()
 }
 
