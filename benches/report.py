@@ -575,11 +575,12 @@ def main():
     if a.notes and os.path.exists(a.notes):
         with open(a.notes) as f:
             md.append(f.read().rstrip() + "\n")
-    # benches/deflate.sh's own section, kept across runs of this script.
-    deflate = os.path.join(os.path.dirname(a.notes or "benches/x"), "deflate-results.md")
-    if os.path.exists(deflate):
-        with open(deflate) as f:
-            md.append(f.read().rstrip() + "\n")
+    # The sections benches/deflate.sh and benches/tls.sh write, kept across runs of this script.
+    for own in ("deflate-results.md", "tls-results.md"):
+        path = os.path.join(os.path.dirname(a.notes or "benches/x"), own)
+        if os.path.exists(path):
+            with open(path) as f:
+                md.append(f.read().rstrip() + "\n")
 
     md.append("## How to reproduce\n")
     md.append(
