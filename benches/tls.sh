@@ -90,7 +90,8 @@ start_server() {
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.05
     done
-    log "server $1 did not start; see $WORK/server-$1.log"; return 1
+    log "server $1 did not start; see $WORK/server-$1.log"
+    stop_server; return 1
 }
 stop_server() {
     [ -n "$SERVER_PID" ] || return 0
