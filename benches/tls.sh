@@ -117,7 +117,8 @@ run_load() { # server scenario rep flags...
     fi
 }
 
-log "load: $(uptime)"
+LOAD_AT_START="$(uptime)"
+log "load: $LOAD_AT_START"
 for rep in $(seq 1 "$RUNS"); do
     for server in $SERVERS; do
         start_server "$server" || { FAILED=1; continue; }
@@ -197,7 +198,7 @@ cat "$WORK/provider-bench.err" >&2
 
 TOOLS="cmake $(command -v cmake > /dev/null && echo found || echo absent), nasm $(command -v nasm > /dev/null && echo found || echo absent)"
 VERSIONS="rustls $(grep -A1 '^name = "rustls"$' Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p'), tokio-rustls $(grep -A1 '^name = "tokio-rustls"$' benches/peers/Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p'), tokio-tungstenite $(grep -A1 '^name = "tokio-tungstenite"$' benches/peers/Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p'), aws-lc-rs $(grep -A1 '^name = "aws-lc-rs"$' benches/peers/Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p'), Node $(node --version) with OpenSSL $(node -p process.versions.openssl), ws $(node -p "require('$ROOT/benches/peers/node/node_modules/ws/package.json').version")"
-python3 - "$RESULTS" "$PROVIDERS" "$RUNS" "$(uptime)" "$TOOLS" "$VERSIONS" > benches/tls-results.md <<'PY'
+python3 - "$RESULTS" "$PROVIDERS" "$RUNS" "$LOAD_AT_START" "$TOOLS" "$VERSIONS" > benches/tls-results.md <<'PY'
 import json, statistics, sys, collections
 results, providers, runs, load, tools, versions = sys.argv[1:7]
 rows = [json.loads(l) for l in open(results) if l.startswith("{")]
@@ -258,9 +259,9 @@ for scenario, title in (("100x20B", "20 B, 100 connections"), ("10x1KiB", "1 KiB
     r = m(tt, scenario, "server_cpu_us_per_msg") / m("tether", scenario, "server_cpu_us_per_msg")
     print(f"| {title} | {x(r)} | {'yes' if r >= 1.5 else '**no**'} |")
 print(f"\n**Handshakes.** Connections opened 256 at a time, each through TCP, a full TLS "
-      "handshake and the WebSocket upgrade, then closed (FIN) with its batch. Handshakes per second are "
-      "bounded by the load generator, which verifies two ECDSA signatures per handshake on its one core; "
-      "per server CPU-second is the server's capacity per core.\n")
+      "handshake and the WebSocket upgrade, then closed (FIN) with its batch. Handshakes per second depend "
+      "on the load generator, which verifies two ECDSA signatures per handshake on its one core, and on "
+      "each batch waiting for its slowest; per server CPU-second is the server's capacity per core.\n")
 print("| server | per run | handshakes/s | server CPU µs per handshake | handshakes per server CPU-second | vs tokio-tungstenite | vs ws | load CPU | agreed |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
 hs = {s: m(s, "handshakes", "server_cpu_us_per_handshake") for s in servers}
