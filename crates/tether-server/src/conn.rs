@@ -189,8 +189,9 @@ impl Conn {
         Ok(Flush::Done)
     }
 
-    /// One read into the worker's buffer (plaintext, through TLS when there is TLS).
-    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// One read into the worker's buffer (plaintext, through TLS when there is TLS), and
+    /// whether the socket may hold more: not after a read shorter than asked.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
         // The PROXY header comes before TLS, in clear.
         if let (Some(tls), false) = (self.tls.as_deref_mut(), self.phase == Phase::Proxy) {
             return crate::tls::read(tls, &mut self.stream, buf);
@@ -198,7 +199,7 @@ impl Conn {
         loop {
             match self.stream.read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
+                other => return other.map(|n| (n, n == buf.len())),
             }
         }
     }

@@ -74,13 +74,12 @@ impl<H: Handler> Worker<H> {
             let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
                 return;
             };
-            let tls = conn.tls.is_some();
             match read {
-                Ok(0) => {
+                Ok((0, _)) => {
                     self.eof(slot, serial);
                     return;
                 }
-                Ok(n) => {
+                Ok((n, more)) => {
                     conn.last_rx = self.core.now;
                     conn.ping_sent = false;
                     self.core.stats.bytes_received += n as u64;
@@ -90,8 +89,7 @@ impl<H: Handler> Worker<H> {
                         self.core.ready.push_back((slot, serial));
                         return;
                     }
-                    // TLS reads a record at a time: only `WouldBlock` says the socket is empty.
-                    if n < self.read_buf.len() && !drain && !tls {
+                    if !more && !drain {
                         return;
                     }
                 }

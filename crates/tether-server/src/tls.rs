@@ -25,7 +25,24 @@ pub(crate) fn accept(
     Ok(Box::new(tls))
 }
 
-/// Reads plaintext into `buf`, reading and decrypting records from the socket as needed.
+/// The socket as rustls reads it, noting whether a read came back shorter than asked: then
+/// the socket is empty for now, and with edge-triggered readiness the `recv` that would
+/// only say `WouldBlock` can be saved, as on the plaintext path.
+struct Probe<'a> {
+    stream: &'a mut TcpStream,
+    short: bool,
+}
+
+impl Read for Probe<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        self.short = n < buf.len();
+        Ok(n)
+    }
+}
+
+/// Reads plaintext into `buf`, reading and decrypting records from the socket as needed;
+/// also says whether the socket may hold more (`false` once a socket read came back short).
 /// `Ok(0)` is the end of the stream (after `close_notify` or without it: the codec's own
 /// close handshake tells a clean end from a truncation). `WouldBlock` when the socket is empty.
 /// A TLS error (a bad record, a failed handshake, plain HTTP on this port) sends rustls's
@@ -34,22 +51,30 @@ pub(crate) fn read(
     tls: &mut ServerConnection,
     stream: &mut TcpStream,
     buf: &mut [u8],
-) -> io::Result<usize> {
+) -> io::Result<(usize, bool)> {
+    let mut probe = Probe {
+        stream,
+        short: false,
+    };
     loop {
         match tls.reader().read(buf) {
-            Ok(n) => return Ok(n),
+            Ok(n) => return Ok((n, !probe.short || n == buf.len())),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok((0, false)),
             Err(e) => return Err(e),
         }
-        match tls.read_tls(stream) {
+        if probe.short {
+            // Records came, but not a whole one yet: wait for the next edge.
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        match tls.read_tls(&mut probe) {
             // End of the TCP stream: processed below, then the reader says so.
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
         if let Err(e) = tls.process_new_packets() {
-            let _ = tls.write_tls(stream);
+            let _ = tls.write_tls(probe.stream);
             return Err(io::Error::new(io::ErrorKind::InvalidData, e));
         }
     }
