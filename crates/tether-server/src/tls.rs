@@ -41,6 +41,29 @@ impl Read for Probe<'_> {
     }
 }
 
+/// The socket as rustls writes it: one buffer goes by `send`, whose kernel path is shorter
+/// than `writev`'s (rustls hands its records over as a vectored write even when there is one).
+struct Sender<'a>(&'a mut TcpStream);
+
+impl Write for Sender<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let mut full = bufs.iter().filter(|b| !b.is_empty());
+        match (full.next(), full.next()) {
+            (Some(one), None) => self.0.write(one),
+            (None, _) => Ok(0),
+            _ => self.0.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Reads plaintext into `buf`, reading and decrypting records from the socket as needed;
 /// also says whether the socket may hold more (`false` once a socket read came back short).
 /// `Ok(0)` is the end of the stream (after `close_notify` or without it: the codec's own
@@ -109,7 +132,7 @@ pub(crate) fn flush(
             // connection for writing once rustls has records to send).
             return Ok(Flush::Done);
         }
-        match tls.write_tls(stream) {
+        match tls.write_tls(&mut Sender(stream)) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => *written += n as u64,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flush::Blocked),
