@@ -42,16 +42,22 @@ wait_port() { # port pid
     done
     return 1
 }
-read -r TLS_PORT PLAIN_PORT < <(python3 -c '
+# A port picked free can be taken before tether binds it (after Autobahn's client role the
+# ephemeral range is full of its connections): pick again, a few times.
+for attempt in 1 2 3 4 5; do
+    read -r TLS_PORT PLAIN_PORT < <(python3 -c '
 import socket
 ss = [socket.socket() for _ in range(2)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))') || die "cannot pick free ports"
-
-"$ROOT/target/release/tether" --app echo --deflate on --listen "127.0.0.1:$TLS_PORT" --log-level warn \
-    --tls-cert "$NGX/certs/cert.pem" --tls-key "$NGX/certs/key.pem" > "$OUTDIR/tether.log" 2>&1 &
-PIDS+=($!)
-wait_port "$TLS_PORT" "${PIDS[-1]}" || die "tether did not start; see $OUTDIR/tether.log"
+    "$ROOT/target/release/tether" --app echo --deflate on --listen "127.0.0.1:$TLS_PORT" --log-level warn \
+        --tls-cert "$NGX/certs/cert.pem" --tls-key "$NGX/certs/key.pem" > "$OUTDIR/tether.log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$TLS_PORT" "${PIDS[-1]}" && break
+    grep -q "Address already in use" "$OUTDIR/tether.log" && [[ $attempt -lt 5 ]] \
+        || die "tether did not start; see $OUTDIR/tether.log"
+    echo "server-wss: port $TLS_PORT was taken meanwhile; picking again" >&2
+done
 
 # The certificate names 127.0.0.1 and localhost; nginx checks DNS names only, so it verifies
 # (and sends as SNI) localhost.
