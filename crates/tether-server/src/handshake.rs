@@ -103,18 +103,25 @@ impl<H: Handler> Worker<H> {
             // Plaintext it already holds is read by the next read, before the socket.
             return;
         }
-        let n = rest.len().min(self.read_buf.len());
-        self.read_buf[..n].copy_from_slice(&rest[..n]);
-        self.head_input(slot, serial, n);
+        conn.head.extend_from_slice(&rest);
+        self.head_check(slot, serial);
     }
 
     /// Takes `n` request bytes just read; parses once the head is whole (or over the limit).
     pub(crate) fn head_input(&mut self, slot: u32, serial: u64, n: usize) {
-        let max = self.core.config.codec.max_head_size;
         let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
             return;
         };
         conn.head.extend_from_slice(&self.read_buf[..n]);
+        self.head_check(slot, serial);
+    }
+
+    /// Parses the request head gathered so far once it is whole (or over the limit).
+    fn head_check(&mut self, slot: u32, serial: u64) {
+        let max = self.core.config.codec.max_head_size;
+        let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
+            return;
+        };
         // The head is bounded by max_head_size plus one read: a u32 holds it.
         let mut scanned = conn.scanned as usize;
         let complete = head_complete(&conn.head, &mut scanned);
