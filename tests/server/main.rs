@@ -12,7 +12,11 @@ mod limits;
 mod log_capture;
 mod logs;
 mod multi;
+mod order;
 mod proxy;
+#[path = "../support/redis.rs"]
+mod redis_server;
+mod scale;
 mod timeouts;
 mod tls;
 mod util;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tether_client::{Client, ClientConfig};
 use tether_codec::{CloseCode, Message, Outgoing};
 use tether_server::{
-    ConnId, Ctx, Handler, Server, ServerConfig, ServerHandle, Upgrade, UpgradeRequest,
+    Broker, ConnId, Ctx, Handler, Server, ServerConfig, ServerHandle, Upgrade, UpgradeRequest,
 };
 
 /// What the scripted app saw, shared by all its workers.
@@ -22,7 +22,7 @@ pub struct Seen {
 }
 
 /// A scriptable app. Text commands: `join:ROOM` (answers `joined`), `bcast:TEXT`,
-/// `pub:ROOM:TEXT`, `close:CODE`, `panic`, `feed` (joins the `feed` room that the feed timer fills);
+/// `pub:ROOM:TEXT`, `pubx:ROOM:TEXT` (to all but the sender), `close:CODE`, `panic`, `feed` (joins the `feed` room that the feed timer fills);
 /// anything else is echoed.
 pub struct TestApp {
     pub seen: Arc<Mutex<Seen>>,
@@ -69,6 +69,10 @@ impl Handler for TestApp {
             if let Some((room, t)) = rest.split_once(':') {
                 let _ = ctx.publish(room, Outgoing::Text(t));
             }
+        } else if let Some(rest) = text.strip_prefix("pubx:") {
+            if let Some((room, t)) = rest.split_once(':') {
+                let _ = ctx.publish_except(room, Outgoing::Text(t), conn);
+            }
         } else if let Some(code) = text.strip_prefix("close:") {
             let code = code.parse().unwrap_or(1000);
             let _ = ctx.close(conn, CloseCode(code), "asked");
@@ -108,10 +112,23 @@ impl TestServer {
     }
 
     pub fn start_with_feed(config: ServerConfig, feed: Option<usize>) -> TestServer {
+        Self::start_inner(config, feed, None)
+    }
+
+    /// A server whose rooms reach other instances through `broker`.
+    pub fn start_with_broker(config: ServerConfig, broker: Arc<dyn Broker>) -> TestServer {
+        Self::start_inner(config, None, Some(broker))
+    }
+
+    fn start_inner(
+        config: ServerConfig,
+        feed: Option<usize>,
+        broker: Option<Arc<dyn Broker>>,
+    ) -> TestServer {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let s = seen.clone();
         let addr = "127.0.0.1:0".parse().unwrap();
-        let server = Server::bind(addr, config, move |_| TestApp {
+        let server = Server::bind_with_broker(addr, config, broker, move |_| TestApp {
             seen: s.clone(),
             feed,
         })
@@ -129,6 +146,15 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("ws://{}{path}", self.addr)
+    }
+
+    /// A counter or gauge of the server's metrics (0 when absent).
+    pub fn metric(&self, name: &str) -> f64 {
+        self.handle
+            .metrics_text()
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
     }
 
     pub fn connect(&self) -> Client {

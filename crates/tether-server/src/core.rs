@@ -189,7 +189,9 @@ impl Core {
         let rooms = std::mem::take(&mut conn.rooms);
         let owed = std::mem::replace(&mut conn.app_open, false);
         for room in rooms.iter() {
-            self.rooms.leave(room, id);
+            if self.rooms.leave(room, id) == Some(true) {
+                self.lost_last(room);
+            }
         }
         if owed {
             log::debug!("closed {id} code={code} {reason}");
@@ -204,7 +206,12 @@ impl Core {
         if conn.phase != Phase::Open {
             return;
         }
-        if let Some(name) = self.rooms.join(room, id) {
+        if let Some((name, first)) = self.rooms.join(room, id) {
+            if first {
+                if let Some(b) = &self.shared.broker {
+                    self.shared.interest.add(&name, &**b);
+                }
+            }
             if let Some(conn) = self.conn(id) {
                 let mut rooms = std::mem::take(&mut conn.rooms).into_vec();
                 rooms.push(name);
@@ -214,12 +221,25 @@ impl Core {
     }
 
     pub(crate) fn leave_local(&mut self, id: ConnId, room: &str) {
-        if self.rooms.leave(room, id) {
-            if let Some(conn) = self.conn(id) {
-                let mut rooms = std::mem::take(&mut conn.rooms).into_vec();
-                rooms.retain(|r| &**r != room);
-                conn.rooms = rooms.into_boxed_slice();
-            }
+        let Some(last) = self.rooms.leave(room, id) else {
+            return;
+        };
+        let Some(conn) = self.conn(id) else { return };
+        let mut rooms = std::mem::take(&mut conn.rooms).into_vec();
+        let name = rooms
+            .iter()
+            .position(|r| &**r == room)
+            .map(|i| rooms.remove(i));
+        conn.rooms = rooms.into_boxed_slice();
+        if let (true, Some(name)) = (last, name) {
+            self.lost_last(&name);
+        }
+    }
+
+    /// This worker's last member of `room` left: the broker may hear of the instance's last.
+    fn lost_last(&self, room: &Arc<str>) {
+        if let Some(b) = &self.shared.broker {
+            self.shared.interest.remove(room, &**b);
         }
     }
 
@@ -236,10 +256,19 @@ impl Core {
         self.scratch = targets;
     }
 
-    pub(crate) fn publish_local(&mut self, room: &str, frame: &EncodedFrame) {
+    /// Sends `frame` to this worker's members of `room`, but `except`.
+    pub(crate) fn publish_local(
+        &mut self,
+        room: &str,
+        frame: &EncodedFrame,
+        except: Option<ConnId>,
+    ) {
         let mut targets = std::mem::take(&mut self.scratch);
         self.rooms.members_into(room, &mut targets);
         for &id in &targets {
+            if except.is_some_and(|e| e.same_conn(id)) {
+                continue;
+            }
             let _ = self.send_frame_local(id, frame);
         }
         self.scratch = targets;

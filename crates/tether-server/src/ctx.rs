@@ -139,19 +139,39 @@ impl Ctx<'_> {
 
     /// Sends a message to every member of `room`, on every worker and, through a
     /// [`Broker`](crate::Broker), on other server instances.
+    ///
+    /// Every member sees a room's messages in one order (see the [`Broker`](crate::Broker)
+    /// module). With one worker and no broker they go out at once; otherwise they go
+    /// through the workers' queues (or the broker), so even this worker's members get them
+    /// at the end of this turn of the loop, not during the call.
     pub fn publish(&mut self, room: &str, msg: Outgoing<'_>) -> Result<(), SendError> {
-        let frame = EncodedFrame::server(msg)?;
-        self.core.publish_local(room, &frame);
-        let me = self.core.worker;
-        let name: Arc<str> = Arc::from(room);
-        let others = self
-            .core
-            .shared
-            .fan_out(Some(me), || Command::Publish(name.clone(), frame.clone()));
-        if let Some(b) = &self.core.shared.broker {
-            b.publish(room, &frame);
+        self.publish_inner(room, msg, None)
+    }
+
+    /// Like [`publish`](Self::publish), but `except` (typically the sender) does not get it.
+    pub fn publish_except(
+        &mut self,
+        room: &str,
+        msg: Outgoing<'_>,
+        except: ConnId,
+    ) -> Result<(), SendError> {
+        self.publish_inner(room, msg, Some(except))
+    }
+
+    fn publish_inner(
+        &mut self,
+        room: &str,
+        msg: Outgoing<'_>,
+        except: Option<ConnId>,
+    ) -> Result<(), SendError> {
+        let shared = &self.core.shared;
+        if shared.broker.is_none() && shared.links.len() == 1 {
+            // One loop delivers everything: the call order is the order.
+            let frame = EncodedFrame::server(msg)?;
+            self.core.publish_local(room, &frame, except);
+            return Ok(());
         }
-        others
+        self.core.shared.clone().publish(room, msg, except)
     }
 
     /// Calls [`Handler::on_timer`](crate::Handler::on_timer) with `token` once, after `after`.

@@ -16,6 +16,9 @@ pub enum ServerError {
     /// A worker's event loop failed (its poll or waker); the others were shut down.
     #[error("worker {0} failed: {1}")]
     WorkerFailed(usize, std::io::Error),
+    /// The broker could not start.
+    #[error("broker: {0}")]
+    Broker(std::io::Error),
     /// The metrics endpoint could not be bound.
     #[error("metrics endpoint on {0}: {1}")]
     Metrics(std::net::SocketAddr, std::io::Error),
@@ -40,6 +43,16 @@ pub enum SendError {
     /// The target worker has stopped (the server is shutting down).
     #[error("the worker has stopped")]
     WorkerGone,
+    /// Pings and pongs go to one connection: a room takes text and binary messages only.
+    #[error("only text and binary messages can be published to a room")]
+    NotARoomMessage,
+    /// A text room message from another instance is not UTF-8 (dropped).
+    #[error("text room message is not UTF-8")]
+    NotUtf8,
+    /// The broker's queue to other instances is full: nothing was queued. Counted in
+    /// `tether_broker_queue_full_total`.
+    #[error("the broker's queue is full")]
+    BrokerBusy,
     /// The message cannot be encoded (e.g. a ping over 125 bytes).
     #[error("cannot encode: {0}")]
     Codec(#[from] tether_codec::Error),

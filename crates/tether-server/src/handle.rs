@@ -5,9 +5,6 @@ use std::sync::Arc;
 
 use tether_codec::{CloseCode, EncodedFrame, Outgoing};
 
-#[cfg(doc)]
-use crate::broker::Broker;
-
 use crate::error::SendError;
 use crate::id::ConnId;
 use crate::shared::{Command, Shared};
@@ -83,22 +80,20 @@ impl ServerHandle {
             .fan_out(None, || Command::Broadcast(frame.clone()))
     }
 
-    /// Publishes a message to a room on this instance and, through the broker, on the others.
+    /// Publishes a message to a room on this instance and, through the broker, on the others,
+    /// in the room's one order (see [`Ctx::publish`](crate::Ctx::publish)).
     pub fn publish(&self, room: &str, msg: Outgoing<'_>) -> Result<(), SendError> {
-        let frame = EncodedFrame::server(msg)?;
-        let local = self.deliver(room, &frame);
-        if let Some(b) = &self.shared.broker {
-            b.publish(room, &frame);
-        }
-        local
+        self.shared.publish(room, msg, None)
     }
 
-    /// Delivers a room message to this instance's members only: what a [`Broker`] calls with
-    /// messages from other instances.
-    pub fn deliver(&self, room: &str, frame: &EncodedFrame) -> Result<(), SendError> {
-        let room: Arc<str> = Arc::from(room);
-        self.shared
-            .fan_out(None, || Command::Publish(room.clone(), frame.clone()))
+    /// Like [`publish`](Self::publish), but `except` (typically the sender) does not get it.
+    pub fn publish_except(
+        &self,
+        room: &str,
+        msg: Outgoing<'_>,
+        except: ConnId,
+    ) -> Result<(), SendError> {
+        self.shared.publish(room, msg, Some(except))
     }
 
     /// Adds a connection to a room.

@@ -26,6 +26,20 @@ impl ConnId {
         (self.serial >> SERIAL_BITS) as usize
     }
 
+    /// An id known by its serial alone (from [`as_u64`](Self::as_u64)): good for comparing
+    /// with [`same_conn`](Self::same_conn), not for reaching the connection.
+    pub(crate) fn from_serial(serial: u64) -> ConnId {
+        ConnId {
+            serial,
+            slot: u32::MAX,
+        }
+    }
+
+    /// Whether both name the same connection (serials are never reused).
+    pub(crate) fn same_conn(self, other: ConnId) -> bool {
+        self.serial == other.serial
+    }
+
     pub(crate) fn slot(self) -> u32 {
         self.slot
     }

@@ -34,7 +34,7 @@
 //! | `proxy.rs` | the client's address behind proxies: PROXY protocol, `X-Forwarded-For` |
 //! | `handler.rs`, `ctx.rs`, `handle.rs` | what applications see |
 //! | `shared.rs`, `metrics.rs`, `log_limit.rs` | what the threads share |
-//! | `broker.rs` | the seam to other server instances |
+//! | `broker/` | the seam to other server instances, the room order, the Redis engine (feature `redis`) |
 //!
 //! # Writing an application
 //! Implement [`Handler`] (one instance per worker) and act through [`Ctx`]; push from other
@@ -43,7 +43,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod accept;
-mod broker;
+pub mod broker;
 mod config;
 mod conn;
 mod core;
@@ -67,7 +67,7 @@ mod tls;
 mod tls_config;
 mod worker;
 
-pub use broker::Broker;
+pub use broker::{Broker, BrokerLink, BrokerStats, RoomMessage};
 pub use config::ServerConfig;
 pub use ctx::Ctx;
 pub use error::{SendError, ServerError};

@@ -13,6 +13,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::broker::BrokerStats;
+
 type CodeLabel = [(&'static str, u16); 1];
 
 /// Every counter the server keeps, shared by the workers.
@@ -36,6 +38,8 @@ pub(crate) struct Metrics {
     pub(crate) accept_errors: Counter,
     /// Buffered input plus pending output, over all connections (what `max_buffered_bytes` bounds).
     pub(crate) buffered_bytes: Gauge<i64, AtomicI64>,
+    /// What the broker engine reports (zero without one).
+    pub(crate) broker: BrokerStats,
 }
 
 impl Metrics {
@@ -55,6 +59,7 @@ impl Metrics {
             handler_panics: Counter::default(),
             accept_errors: Counter::default(),
             buffered_bytes: Gauge::default(),
+            broker: BrokerStats::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -122,6 +127,52 @@ impl Metrics {
             "Buffered input plus pending output over all connections",
             m.buffered_bytes.clone(),
         );
+        let b = &m.broker;
+        let r = r.sub_registry_with_prefix("broker");
+        r.register(
+            "connected",
+            "1 while the broker engine reaches its peers (Redis), else 0",
+            b.connected.clone(),
+        );
+        for (name, help, c) in [
+            (
+                "published",
+                "Room messages handed to the broker's peers",
+                &b.published,
+            ),
+            (
+                "received",
+                "Room messages received from the broker and delivered here",
+                &b.received,
+            ),
+            (
+                "queue_full",
+                "Room messages refused because the broker's queue was full",
+                &b.queue_full,
+            ),
+            (
+                "delivered_locally",
+                "Room messages delivered to local members only while the peers were unreachable",
+                &b.delivered_locally,
+            ),
+            (
+                "reconnects",
+                "Connections to the broker's peers made again after a failure",
+                &b.reconnects,
+            ),
+            (
+                "gaps",
+                "Messages missing from another instance's per-room sequence",
+                &b.gaps,
+            ),
+            (
+                "rejected",
+                "Received room messages that could not be decoded, dropped",
+                &b.rejected,
+            ),
+        ] {
+            r.register(name, help, c.clone());
+        }
         m
     }
 

@@ -57,6 +57,8 @@ impl Server {
     }
 
     /// Like [`bind`](Self::bind), with a [`Broker`] carrying room messages to other instances.
+    /// The broker is started (given its [`BrokerLink`](crate::BrokerLink)) before any worker
+    /// runs, and stopped when [`run`](Self::run) returns.
     pub fn bind_with_broker<H, F>(
         addr: SocketAddr,
         config: ServerConfig,
@@ -104,10 +106,18 @@ impl Server {
             links,
             connections: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
-            broker,
+            broker: broker.clone(),
+            interest: crate::broker::Interest::default(),
+            sequencer: crate::broker::Sequencer::new(ROOM_LOCKS),
             metrics,
             tls: config.tls.clone().map(std::sync::RwLock::new),
         });
+        if let Some(b) = &broker {
+            b.start(crate::broker::BrokerLink {
+                shared: shared.clone(),
+            })
+            .map_err(ServerError::Broker)?;
+        }
         let mut threads = Vec::new();
         for (i, ((poll, rx), socket)) in polls.into_iter().zip(rxs).zip(listeners).enumerate() {
             let listener = TcpListener::from_std(socket.into());
@@ -175,9 +185,15 @@ impl Server {
         if let Some(mut m) = self.metrics.take() {
             m.stop();
         }
+        if let Some(b) = &self.handle.shared.broker {
+            b.stop();
+        }
         result
     }
 }
+
+/// Room locks of the sequencer: rooms hash onto them, so two rooms rarely wait for each other.
+const ROOM_LOCKS: usize = 64;
 
 /// A non-blocking listener that shares its port with the other workers' (SO_REUSEPORT).
 fn listen(addr: SocketAddr) -> std::io::Result<Socket> {

@@ -4,9 +4,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, RwLock};
 
-use tether_codec::{CloseCode, EncodedFrame};
+use tether_codec::{CloseCode, EncodedFrame, Outgoing};
 
-use crate::broker::Broker;
+use crate::broker::{Broker, Interest, RoomMessage, Sequencer};
 use crate::error::SendError;
 use crate::id::ConnId;
 use crate::metrics::Metrics;
@@ -18,7 +18,8 @@ pub(crate) enum Command {
     Send(ConnId, EncodedFrame),
     Close(ConnId, CloseCode, String),
     Broadcast(EncodedFrame),
-    Publish(Arc<str>, EncodedFrame),
+    /// A room message, and the connection that must not get it.
+    Publish(Arc<str>, EncodedFrame, Option<ConnId>),
     Join(ConnId, Arc<str>),
     Leave(ConnId, Arc<str>),
     Notify(u64),
@@ -70,6 +71,10 @@ pub(crate) struct Shared {
     pub(crate) connections: AtomicUsize,
     pub(crate) shutting_down: AtomicBool,
     pub(crate) broker: Option<Arc<dyn Broker>>,
+    /// Rooms with members on this instance (kept only with a broker).
+    pub(crate) interest: Interest,
+    /// Gives each room one order in every worker's queue.
+    pub(crate) sequencer: Sequencer,
     pub(crate) metrics: Arc<Metrics>,
     /// The certificate new connections get, on a `wss://` server (replaced on reload).
     pub(crate) tls: Option<RwLock<TlsConfig>>,
@@ -113,6 +118,25 @@ impl Shared {
         result
     }
 
+    /// Publishes a room message so that every member sees the room's messages in one order:
+    /// through the broker when there is one, else queued to every worker under the room's lock.
+    pub(crate) fn publish(
+        &self,
+        room: &str,
+        msg: Outgoing<'_>,
+        except: Option<ConnId>,
+    ) -> Result<(), SendError> {
+        if let Some(b) = &self.broker {
+            return b.publish(RoomMessage::new(room, msg, except)?);
+        }
+        let frame = EncodedFrame::server(msg)?;
+        let room: Arc<str> = Arc::from(room);
+        let _order = self.sequencer.lock(&room);
+        self.fan_out(None, || {
+            Command::Publish(room.clone(), frame.clone(), except)
+        })
+    }
+
     /// Starts a shutdown: sets the flag and wakes every loop (no queue slot needed).
     pub(crate) fn shutdown(&self) -> bool {
         let first = !self.shutting_down.swap(true, Ordering::SeqCst);
@@ -138,6 +162,8 @@ mod tests {
             connections: AtomicUsize::new(0),
             shutting_down: AtomicBool::new(false),
             broker: None,
+            interest: Interest::default(),
+            sequencer: Sequencer::new(1),
             metrics: Arc::new(Metrics::new()),
             tls: None,
         };

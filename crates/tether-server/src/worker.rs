@@ -229,7 +229,9 @@ impl<H: Handler> Worker<H> {
                 }
                 Command::Close(id, code, reason) => self.core.close_local(id, code, &reason),
                 Command::Broadcast(frame) => self.core.broadcast_local(&frame),
-                Command::Publish(room, frame) => self.core.publish_local(&room, &frame),
+                Command::Publish(room, frame, except) => {
+                    self.core.publish_local(&room, &frame, except)
+                }
                 Command::Join(id, room) => self.core.join_local(id, &room),
                 Command::Leave(id, room) => self.core.leave_local(id, &room),
                 Command::Notify(v) => {
