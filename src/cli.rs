@@ -10,7 +10,7 @@ use tether_server::{ServerConfig, TlsConfig};
 
 use crate::apps::access::Access;
 use crate::apps::live::LiveConfig;
-use crate::apps::{App, DemoConfig};
+use crate::apps::{App, DemoConfig, ScaleOut};
 
 /// Tether: a WebSocket server.
 ///
@@ -115,6 +115,14 @@ pub struct Cli {
     /// Do not set TCP_NODELAY on connections.
     #[arg(long)]
     pub no_nodelay: bool,
+    /// Run as one of several instances sharing rooms through Redis, e.g.
+    /// `redis://127.0.0.1:6379/0`: room messages reach members on every instance, and the
+    /// demo's /live counts and history are cluster-wide. Without it nothing of Redis is used.
+    #[arg(long, value_name = "URL", help_heading = "Scale-out")]
+    pub redis: Option<String>,
+    /// This instance's id in Redis (default: host name and pid).
+    #[arg(long, requires = "redis", help_heading = "Scale-out")]
+    pub instance_id: Option<String>,
     /// Log level: error, warn, info, debug, trace (RUST_LOG overrides).
     #[arg(long, default_value = "info")]
     pub log_level: String,
@@ -236,6 +244,22 @@ impl Cli {
 }
 
 impl Cli {
+    /// The scale-out settings (`--redis`, `--instance-id`), checked; `None` without `--redis`.
+    pub fn scale_out(&self) -> Result<Option<ScaleOut>, String> {
+        let Some(url) = &self.redis else {
+            return Ok(None);
+        };
+        let mut rc = tether_server::broker::redis::RedisConfig::new(url.clone());
+        if let Some(id) = &self.instance_id {
+            rc.instance_id = id.clone();
+        }
+        rc.validate()?;
+        Ok(Some(ScaleOut {
+            redis_url: rc.url,
+            instance_id: rc.instance_id,
+        }))
+    }
+
     /// Reads and checks `--tls-cert` and `--tls-key`: `None` without them.
     pub fn load_tls(&self) -> Result<Option<TlsConfig>, String> {
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {

@@ -26,12 +26,19 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let scale = match cli.scale_out() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tether: {e}");
+            std::process::exit(2);
+        }
+    };
     let workers = config.workers;
     let tls = config.tls.clone();
     if let Some(t) = &tls {
         warn_if_expiring(t);
     }
-    let server = match apps::serve_with(cli.app, cli.listen, config, demo) {
+    let server = match apps::serve_scaled(cli.app, cli.listen, config, demo, scale.as_ref()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tether: cannot serve on {}: {e}", cli.listen);
@@ -48,6 +55,16 @@ fn main() {
         cli.app,
         server.local_addr()
     );
+    if let Some(m) = server.metrics_addr() {
+        log::info!("metrics on http://{m}/metrics");
+    }
+    if let Some(s) = &scale {
+        log::info!(
+            "instance {} sharing rooms through {}",
+            s.instance_id,
+            s.redis_url
+        );
+    }
     if cli.app == apps::App::Demo {
         log::info!("demo page: {http}://{}/", server.local_addr());
     }

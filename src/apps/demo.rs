@@ -18,17 +18,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tether_server::{
-    CloseCode, ConnId, Ctx, Handler, HttpResponse, Message, Server, ServerConfig, ServerError,
-    Upgrade, UpgradeRequest,
+    Broker, CloseCode, ConnId, Ctx, Handler, HttpResponse, Message, Server, ServerConfig,
+    ServerError, Upgrade, UpgradeRequest,
 };
 
 use super::access::Access;
 use super::echo::Echo;
 use super::excerpt;
 use super::hello::Hello;
+use super::live::cluster::{Cluster, ClusterConfig};
 use super::live::{Live, LiveConfig};
 use super::push::Pusher;
 use super::stock::Ticker;
+use super::ScaleOut;
 
 /// The demo page, served at `GET /`.
 pub const PAGE: &str = include_str!("page.html");
@@ -76,16 +78,35 @@ impl DemoConfig {
     }
 }
 
-/// Binds `addr` and serves the demo with `config` and `demo`.
+/// Binds `addr` and serves the demo with `config` and `demo`; with `broker` and `scale`, as
+/// one of several instances (rooms, `/live` counts and history shared through Redis).
 pub fn serve(
     addr: SocketAddr,
     config: ServerConfig,
     demo: DemoConfig,
+    broker: Option<Arc<dyn Broker>>,
+    scale: Option<&ScaleOut>,
 ) -> Result<Server, ServerError> {
     demo.validate().map_err(ServerError::Config)?;
+    let live = match scale {
+        Some(s) => {
+            let cluster = Cluster::start(
+                ClusterConfig {
+                    redis_url: s.redis_url.clone(),
+                    instance_id: s.instance_id.clone(),
+                },
+                demo.live.history_len,
+            )
+            .map_err(|e| ServerError::Broker(std::io::Error::other(e)))?;
+            Live::with_cluster(demo.live, cluster)
+        }
+        None => Live::new(demo.live),
+    };
     let demo = Arc::new(demo);
-    let live = Arc::new(Live::new(demo.live));
-    Server::bind(addr, config, move |_| Demo::new(demo.clone(), live.clone()))
+    let live = Arc::new(live);
+    Server::bind_with_broker(addr, config, broker, move |_| {
+        Demo::new(demo.clone(), live.clone())
+    })
 }
 
 /// The endpoints a WebSocket can open.

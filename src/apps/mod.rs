@@ -16,7 +16,10 @@ pub mod stock;
 
 use std::net::SocketAddr;
 
-use tether_server::{Server, ServerConfig, ServerError};
+use std::sync::Arc;
+
+use tether_server::broker::redis::{RedisBroker, RedisConfig};
+use tether_server::{Broker, Server, ServerConfig, ServerError};
 
 pub use demo::DemoConfig;
 
@@ -77,6 +80,27 @@ pub(crate) fn excerpt(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
+/// Running as one of several instances that share rooms through Redis (`--redis`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScaleOut {
+    /// `redis://HOST:PORT/DB`.
+    pub redis_url: String,
+    /// This instance's id in Redis.
+    pub instance_id: String,
+}
+
+impl ScaleOut {
+    /// The server's broker: the Redis engine with these settings.
+    pub fn broker(&self) -> Result<Arc<dyn Broker>, ServerError> {
+        let mut rc = RedisConfig::new(self.redis_url.clone());
+        rc.instance_id = self.instance_id.clone();
+        let b = RedisBroker::new(rc).map_err(|e| {
+            ServerError::Broker(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+        })?;
+        Ok(Arc::new(b))
+    }
+}
+
 /// Binds `addr` and starts `app` with `config` (the demo with its default [`DemoConfig`]).
 pub fn serve(app: App, addr: SocketAddr, config: ServerConfig) -> Result<Server, ServerError> {
     serve_with(app, addr, config, DemoConfig::default())
@@ -89,9 +113,22 @@ pub fn serve_with(
     config: ServerConfig,
     demo: DemoConfig,
 ) -> Result<Server, ServerError> {
+    serve_scaled(app, addr, config, demo, None)
+}
+
+/// Like [`serve_with`], as one of several instances when `scale` is given: rooms reach every
+/// instance through Redis, and the demo's `/live` counts and history are cluster-wide.
+pub fn serve_scaled(
+    app: App,
+    addr: SocketAddr,
+    config: ServerConfig,
+    demo: DemoConfig,
+    scale: Option<&ScaleOut>,
+) -> Result<Server, ServerError> {
+    let broker = scale.map(ScaleOut::broker).transpose()?;
     match app {
-        App::Demo => demo::serve(addr, config, demo),
-        App::Echo => Server::bind(addr, config, |_| echo::Echo),
-        App::Hello => Server::bind(addr, config, |_| hello::Hello),
+        App::Demo => demo::serve(addr, config, demo, broker, scale),
+        App::Echo => Server::bind_with_broker(addr, config, broker, |_| echo::Echo),
+        App::Hello => Server::bind_with_broker(addr, config, broker, |_| hello::Hello),
     }
 }

@@ -4,10 +4,13 @@
 //! through `tether::apps` on port 0; every wait is bounded.
 
 mod access;
+mod cluster;
 mod endpoints;
 mod http;
 mod live;
 #[path = "../support/log_capture.rs"]
 mod log_capture;
 mod logs;
+#[path = "../support/redis.rs"]
+mod redis_server;
 mod util;

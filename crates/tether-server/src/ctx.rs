@@ -171,7 +171,7 @@ impl Ctx<'_> {
             self.core.publish_local(room, &frame, except);
             return Ok(());
         }
-        self.core.shared.clone().publish(room, msg, except)
+        self.core.shared.clone().publish(room, msg, except, None)
     }
 
     /// Calls [`Handler::on_timer`](crate::Handler::on_timer) with `token` once, after `after`.

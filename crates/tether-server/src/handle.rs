@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tether_codec::{CloseCode, EncodedFrame, Outgoing};
 
+use crate::broker::Keep;
 use crate::error::SendError;
 use crate::id::ConnId;
 use crate::shared::{Command, Shared};
@@ -83,7 +84,20 @@ impl ServerHandle {
     /// Publishes a message to a room on this instance and, through the broker, on the others,
     /// in the room's one order (see [`Ctx::publish`](crate::Ctx::publish)).
     pub fn publish(&self, room: &str, msg: Outgoing<'_>) -> Result<(), SendError> {
-        self.shared.publish(room, msg, None)
+        self.shared.publish(room, msg, None, None)
+    }
+
+    /// Like [`publish`](Self::publish), and with a broker also appends `keep` to a shared
+    /// history in the same step, so that the history's order is the order members saw (the
+    /// Redis engine runs both in one script). Without a broker nothing is kept: the
+    /// application keeps its own.
+    pub fn publish_and_keep(
+        &self,
+        room: &str,
+        msg: Outgoing<'_>,
+        keep: Keep,
+    ) -> Result<(), SendError> {
+        self.shared.publish(room, msg, None, Some(keep))
     }
 
     /// Like [`publish`](Self::publish), but `except` (typically the sender) does not get it.
@@ -93,7 +107,7 @@ impl ServerHandle {
         msg: Outgoing<'_>,
         except: ConnId,
     ) -> Result<(), SendError> {
-        self.shared.publish(room, msg, Some(except))
+        self.shared.publish(room, msg, Some(except), None)
     }
 
     /// Adds a connection to a room.

@@ -67,7 +67,7 @@ mod tls;
 mod tls_config;
 mod worker;
 
-pub use broker::{Broker, BrokerLink, BrokerStats, RoomMessage};
+pub use broker::{Broker, BrokerLink, BrokerStats, Keep, RoomMessage};
 pub use config::ServerConfig;
 pub use ctx::Ctx;
 pub use error::{SendError, ServerError};

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use tether_codec::{CloseCode, EncodedFrame, Outgoing};
 
-use crate::broker::{Broker, Interest, RoomMessage, Sequencer};
+use crate::broker::{Broker, Interest, Keep, RoomMessage, Sequencer};
 use crate::error::SendError;
 use crate::id::ConnId;
 use crate::metrics::Metrics;
@@ -125,9 +125,12 @@ impl Shared {
         room: &str,
         msg: Outgoing<'_>,
         except: Option<ConnId>,
+        keep: Option<Keep>,
     ) -> Result<(), SendError> {
         if let Some(b) = &self.broker {
-            return b.publish(RoomMessage::new(room, msg, except)?);
+            let mut m = RoomMessage::new(room, msg, except)?;
+            m.keep = keep.map(Arc::new);
+            return b.publish(m);
         }
         let frame = EncodedFrame::server(msg)?;
         let room: Arc<str> = Arc::from(room);

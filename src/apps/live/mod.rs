@@ -23,6 +23,7 @@
 //! events after the snapshot in its reply: none twice, none missed, counts never going back.
 //! (A direct local write would overtake events another worker had already queued.)
 
+pub mod cluster;
 mod fields;
 mod state;
 
@@ -30,9 +31,10 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tether_server::{ConnId, Ctx, LogLimit, Message, Outgoing, ServerHandle};
+use tether_server::{ConnId, Ctx, Keep, LogLimit, Message, Outgoing, ServerHandle};
 
 use super::excerpt;
+use cluster::Cluster;
 use fields::{checked_goods_name, flag, price, shelf_status, text, Fields};
 pub use fields::{Id, MAX_GOODS_NAME_CHARS, MAX_ID_CHARS, MAX_IMAGE_CHARS, MAX_NAME_CHARS};
 use state::{Comment, Member, State};
@@ -63,6 +65,8 @@ const ALREADY_FOLLOWING: &str = "already following this room";
 pub struct Live {
     config: LiveConfig,
     state: Mutex<State>,
+    /// With `--redis`: counts and history over every instance.
+    cluster: Option<Cluster>,
 }
 
 impl Live {
@@ -71,6 +75,16 @@ impl Live {
         Live {
             config,
             state: Mutex::default(),
+            cluster: None,
+        }
+    }
+
+    /// Rooms shared with other instances through Redis (see [`cluster`]).
+    pub fn with_cluster(config: LiveConfig, cluster: Cluster) -> Live {
+        Live {
+            config,
+            state: Mutex::default(),
+            cluster: Some(cluster),
         }
     }
 
@@ -86,7 +100,7 @@ impl Live {
     /// A `/live` connection closed: it leaves its room, with a notice to the others.
     pub fn on_close(&self, ctx: &mut Ctx<'_>, conn: ConnId) {
         let mut st = self.lock();
-        leave(&mut st, ctx, conn, false);
+        self.leave(&mut st, ctx, conn, false);
         st.forget_follower(conn);
     }
 
@@ -129,7 +143,7 @@ impl Live {
             "subscribe" => self.subscribe(ctx, conn),
             "leave" => {
                 let mut st = self.lock();
-                if leave(&mut st, ctx, conn, true) {
+                if self.leave(&mut st, ctx, conn, true) {
                     Ok(())
                 } else {
                     Err("not in a room".into())
@@ -164,7 +178,7 @@ impl Live {
         };
         let mut st = self.lock();
         // One room at a time: joining again moves the connection.
-        leave(&mut st, ctx, conn, true);
+        self.leave(&mut st, ctx, conn, true);
         let room = st.rooms.entry(member.room.clone()).or_default();
         room.online += 1;
         let online = room.online;
@@ -193,6 +207,31 @@ impl Live {
             "online_num": online,
             "msg_content": msg_content,
         });
+        if let Some(cluster) = &self.cluster {
+            // The counts and history of every instance are filled in off the event loop.
+            let (Value::Object(reply), Value::Object(notice)) = (reply, notice) else {
+                return Err("internal error".into());
+            };
+            let history = room.history.iter().cloned().collect();
+            if let Err(e) = cluster.join(
+                ctx.handle(),
+                conn,
+                member.room.clone(),
+                online as u64,
+                subscribe_num,
+                history,
+                reply,
+                notice,
+            ) {
+                room.online -= 1;
+                if room.online == 0 {
+                    st.remove_room(&member.room);
+                }
+                return Err(e);
+            }
+            st.members.insert(conn, member);
+            return Ok(());
+        }
         let key = room_key(&member.room);
         // In queue order: the others hear of it, then the joiner enters the room and gets its
         // reply (with the history) rather than the notice.
@@ -220,15 +259,20 @@ impl Live {
         if content.chars().count() > max {
             return Err(format!("content is longer than {max} characters"));
         }
+        let comment = Comment {
+            name: member.name.clone(),
+            content: content.clone(),
+        };
         if let Some(room) = st.rooms.get_mut(&member.room) {
-            room.history.push_back(Comment {
-                name: member.name.clone(),
-                content: content.clone(),
-            });
+            room.history.push_back(comment.clone());
             while room.history.len() > self.config.history_len {
                 room.history.pop_front();
             }
         }
+        let kept = self
+            .cluster
+            .as_ref()
+            .map(|c| c.history_entry(&member.room, &comment));
         let out = json!({
             "msg_type": "message",
             "room_id": member.room,
@@ -237,7 +281,11 @@ impl Live {
             "is_anchor": member.is_anchor,
             "content": content,
         });
-        publish(&ctx.handle(), &room_key(&member.room), &out);
+        match kept {
+            // With Redis the history is appended in the same step as the publish.
+            Some(keep) => publish_kept(&ctx.handle(), &room_key(&member.room), &out, keep),
+            None => publish(&ctx.handle(), &room_key(&member.room), &out),
+        }
         Ok(())
     }
 
@@ -259,10 +307,14 @@ impl Live {
             "subscribe_num": room.subscribe_num,
             "msg_content": format!("{} 关注了主播", member.name),
         });
+        let subs = room.subscribe_num;
         st.follows
             .entry(conn)
             .or_default()
             .insert(member.room.clone());
+        if let (Some(cluster), Value::Object(notice)) = (&self.cluster, &out) {
+            return cluster.subscribe(ctx.handle(), member.room.clone(), subs, notice.clone());
+        }
         publish(&ctx.handle(), &room_key(&member.room), &out);
         Ok(())
     }
@@ -326,37 +378,46 @@ impl Live {
     }
 }
 
-/// Takes `conn` out of its room, if it is in one, and tells the room (the leaver too, when
-/// `connected`: its confirmation). Returns whether it was in a room.
-fn leave(st: &mut State, ctx: &mut Ctx<'_>, conn: ConnId, connected: bool) -> bool {
-    let Some(member) = st.members.remove(&conn) else {
-        return false;
-    };
-    let mut online = 0;
-    if let Some(room) = st.rooms.get_mut(&member.room) {
-        room.online = room.online.saturating_sub(1);
-        online = room.online;
-        if online == 0 {
-            st.remove_room(&member.room);
+impl Live {
+    /// Takes `conn` out of its room, if it is in one, and tells the room (the leaver too, when
+    /// `connected`: its confirmation). Returns whether it was in a room.
+    fn leave(&self, st: &mut State, ctx: &mut Ctx<'_>, conn: ConnId, connected: bool) -> bool {
+        let Some(member) = st.members.remove(&conn) else {
+            return false;
+        };
+        let mut online = 0;
+        if let Some(room) = st.rooms.get_mut(&member.room) {
+            room.online = room.online.saturating_sub(1);
+            online = room.online;
+            if online == 0 {
+                st.remove_room(&member.room);
+            }
         }
-    }
-    let key = room_key(&member.room);
-    let notice = json!({
-        "msg_type": "leave",
-        "room_id": member.room,
-        "from_uid": member.uid,
-        "from_name": member.name,
-        "online_num": online,
-        "msg_content": format!("{} 离开直播间", member.name),
-    });
-    let handle = ctx.handle();
-    publish(&handle, &key, &notice);
-    if connected {
-        if let Err(e) = handle.leave(conn, &key) {
-            log::debug!("live leave of {conn}: {e}");
+        let key = room_key(&member.room);
+        let notice = json!({
+            "msg_type": "leave",
+            "room_id": member.room,
+            "from_uid": member.uid,
+            "from_name": member.name,
+            "online_num": online,
+            "msg_content": format!("{} 离开直播间", member.name),
+        });
+        let handle = ctx.handle();
+        if let (Some(cluster), Value::Object(notice)) = (&self.cluster, notice.clone()) {
+            let leaver = connected.then_some(conn);
+            if let Err(e) = cluster.leave(handle, member.room, online as u64, leaver, notice) {
+                log::warn!("live leave of {conn}: {e}");
+            }
+            return true;
         }
+        publish(&handle, &key, &notice);
+        if connected {
+            if let Err(e) = handle.leave(conn, &key) {
+                log::debug!("live leave of {conn}: {e}");
+            }
+        }
+        true
     }
-    true
 }
 
 /// The server room (see [`Ctx::join`]) of a live room.
@@ -378,8 +439,20 @@ fn send(ctx: &mut Ctx<'_>, conn: ConnId, v: &Value) {
 /// Publishes a room event through every worker's queue (see "Order" in the module doc).
 /// A failure is warned about at most every 10 s, since every peer message can cause one.
 fn publish(handle: &ServerHandle, room: &str, v: &Value) {
+    published(room, handle.publish(room, Outgoing::Text(&v.to_string())));
+}
+
+/// Publishes a comment and appends it to the cluster's history in one step.
+fn publish_kept(handle: &ServerHandle, room: &str, v: &Value, keep: Keep) {
+    published(
+        room,
+        handle.publish_and_keep(room, Outgoing::Text(&v.to_string()), keep),
+    );
+}
+
+fn published(room: &str, r: Result<(), tether_server::SendError>) {
     static FAILED: LogLimit = LogLimit::new(Duration::from_secs(10));
-    if let Err(e) = handle.publish(room, Outgoing::Text(&v.to_string())) {
+    if let Err(e) = r {
         match FAILED.check(Instant::now()) {
             Some(held_back) => log::warn!(
                 "live publish to {room}: {e} ({held_back} more failures since the last report)"

@@ -43,6 +43,22 @@ pub struct RoomMessage {
     /// A connection of the publishing instance that does not get it (the sender of a relay,
     /// as Socket.IO's `socket.to(room)`); meaningless on other instances.
     pub except: Option<ConnId>,
+    /// An entry to append to a shared history in the same step as the publish, so the
+    /// history's order is the order members saw (see [`Keep`]).
+    pub keep: Option<Arc<Keep>>,
+}
+
+/// A history entry kept with a room message: appended to the list `list`, which keeps its last
+/// `max` entries, atomically with the publish (the Redis engine does both in one script).
+/// Without a broker nothing is kept: a single process keeps its own history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keep {
+    /// The list's name (a Redis key).
+    pub list: String,
+    /// The entry.
+    pub entry: bytes::Bytes,
+    /// Entries the list keeps, at most (at least 1).
+    pub max: usize,
 }
 
 impl RoomMessage {
@@ -63,6 +79,7 @@ impl RoomMessage {
             text,
             payload: bytes::Bytes::copy_from_slice(payload),
             except,
+            keep: None,
         })
     }
 }

@@ -39,6 +39,11 @@ const IO_TIMEOUT: Duration = Duration::from_secs(2);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// How often per-room sequence state is swept of rooms unused for that long.
 const SWEEP: Duration = Duration::from_secs(60);
+/// Appends a history entry (keeping the last `ARGV[3]`) and publishes, in one step: the
+/// list's order is the channel's.
+const KEEP_AND_PUBLISH: &str = "redis.call('RPUSH', KEYS[1], ARGV[1]) \
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[3]), -1) \
+return redis.call('PUBLISH', ARGV[2], ARGV[4])";
 /// Own messages awaiting their echo, at most (past it the oldest are dropped from the list).
 const MAX_INFLIGHT: usize = 65_536;
 
@@ -171,6 +176,7 @@ impl Broker for RedisBroker {
             subscribed: HashSet::new(),
             inflight: VecDeque::new(),
             last_sweep: Instant::now(),
+            keep_script: redis::Script::new(KEEP_AND_PUBLISH),
         };
         let t = std::thread::Builder::new()
             .name("tether-redis".into())
@@ -234,6 +240,7 @@ struct Engine {
     /// members get them from here if the connection breaks first.
     inflight: VecDeque<(u64, RoomMessage)>,
     last_sweep: Instant,
+    keep_script: redis::Script,
 }
 
 static DOWN: LogLimit = LogLimit::new(Duration::from_secs(10));
@@ -297,7 +304,7 @@ impl Engine {
         let cfg = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(IO_TIMEOUT))
             .set_response_timeout(Some(IO_TIMEOUT));
-        let con = self
+        let mut con = self
             .client
             .get_multiplexed_async_connection_with_config(&cfg)
             .await
@@ -306,6 +313,12 @@ impl Engine {
             .await
             .map_err(|_| "connect timed out".to_string())?
             .map_err(|e| e.to_string())?;
+        // Loaded once per connection (a restarted Redis has forgotten it): EVALSHA after.
+        self.keep_script
+            .prepare_invoke()
+            .load_async(&mut con)
+            .await
+            .map_err(|e| format!("SCRIPT LOAD: {e}"))?;
         let (sink, stream) = pubsub.split();
         self.subscribed.clear();
         self.seen.clear();
@@ -421,10 +434,25 @@ impl Engine {
             if self.subscribed.contains(&m.room) {
                 awaited.push((seq, m.clone()));
             }
-            pipe.cmd("PUBLISH")
-                .arg(channel(&m.room))
-                .arg(&env[..])
-                .ignore();
+            match &m.keep {
+                None => {
+                    pipe.cmd("PUBLISH")
+                        .arg(channel(&m.room))
+                        .arg(&env[..])
+                        .ignore();
+                }
+                Some(k) => {
+                    pipe.cmd("EVALSHA")
+                        .arg(self.keep_script.get_hash())
+                        .arg(1)
+                        .arg(&k.list)
+                        .arg(&k.entry[..])
+                        .arg(channel(&m.room))
+                        .arg(k.max.max(1))
+                        .arg(&env[..])
+                        .ignore();
+                }
+            }
         }
         self.sweep(now);
         pipe.query_async::<()>(con)
@@ -496,6 +524,7 @@ impl Engine {
             text: env.text,
             payload: env.payload,
             except: if mine { env.except } else { None },
+            keep: None,
         };
         match self.link.deliver(&m) {
             Ok(()) => stats.note_received(),

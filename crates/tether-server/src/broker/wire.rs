@@ -131,6 +131,7 @@ mod tests {
             text,
             payload: Bytes::copy_from_slice(payload),
             except,
+            keep: None,
         }
     }
 
