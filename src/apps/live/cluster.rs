@@ -83,7 +83,7 @@ pub struct ClusterConfig {
 }
 
 /// The room state of other instances that a piece of work needs, and what to do with it.
-enum Job {
+pub(super) enum Job {
     /// A member joined: its reply and the others' notice get the cluster's counts (and the
     /// reply the cluster's history), then it enters the server room.
     Join {
@@ -141,55 +141,13 @@ impl Cluster {
         Ok(Cluster { tx, history_len })
     }
 
-    fn queue(&self, job: Job) -> Result<(), String> {
+    /// Queues work for the thread; a full queue refuses it ("server busy").
+    pub(super) fn queue(&self, job: Job) -> Result<(), String> {
         match self.tx.try_send(job) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err("server busy, try again".into()),
             Err(TrySendError::Disconnected(_)) => Err("the live-room service has stopped".into()),
         }
-    }
-
-    /// Queues a join (see the module doc).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn join(
-        &self,
-        handle: ServerHandle,
-        conn: ConnId,
-        room: Id,
-        local_online: u64,
-        local_subs: u64,
-        local_history: Vec<Comment>,
-        reply: Map<String, Value>,
-        notice: Map<String, Value>,
-    ) -> Result<(), String> {
-        self.queue(Job::Join {
-            handle,
-            conn,
-            room,
-            local_online,
-            local_subs,
-            local_history,
-            reply,
-            notice,
-        })
-    }
-
-    /// Queues a leave.
-    pub(super) fn leave(
-        &self,
-        handle: ServerHandle,
-        room: Id,
-        local_online: u64,
-        leaver: Option<ConnId>,
-        notice: Map<String, Value>,
-    ) -> Result<(), String> {
-        self.queue(Job::Leave {
-            handle,
-            room,
-            local_online,
-            leaver,
-            notice,
-        })
     }
 
     /// A comment's entry in the room's Redis history, appended by the broker in the same
@@ -201,22 +159,6 @@ impl Cluster {
             entry: serde_json::to_vec(comment).unwrap_or_default().into(),
             max: self.history_len,
         }
-    }
-
-    /// Queues a follow.
-    pub(super) fn subscribe(
-        &self,
-        handle: ServerHandle,
-        room: Id,
-        local_subs: u64,
-        notice: Map<String, Value>,
-    ) -> Result<(), String> {
-        self.queue(Job::Subscribe {
-            handle,
-            room,
-            local_subs,
-            notice,
-        })
     }
 }
 

@@ -34,7 +34,7 @@ use serde_json::{json, Value};
 use tether_server::{ConnId, Ctx, Keep, LogLimit, Message, Outgoing, ServerHandle};
 
 use super::excerpt;
-use cluster::Cluster;
+use cluster::{Cluster, Job};
 use fields::{checked_goods_name, flag, price, shelf_status, text, Fields};
 pub use fields::{Id, MAX_GOODS_NAME_CHARS, MAX_ID_CHARS, MAX_IMAGE_CHARS, MAX_NAME_CHARS};
 use state::{Comment, Member, State};
@@ -213,16 +213,16 @@ impl Live {
                 return Err("internal error".into());
             };
             let history = room.history.iter().cloned().collect();
-            if let Err(e) = cluster.join(
-                ctx.handle(),
+            if let Err(e) = cluster.queue(Job::Join {
+                handle: ctx.handle(),
                 conn,
-                member.room.clone(),
-                online as u64,
-                subscribe_num,
-                history,
+                room: member.room.clone(),
+                local_online: online as u64,
+                local_subs: subscribe_num,
+                local_history: history,
                 reply,
                 notice,
-            ) {
+            }) {
                 room.online -= 1;
                 if room.online == 0 {
                     st.remove_room(&member.room);
@@ -313,7 +313,12 @@ impl Live {
             .or_default()
             .insert(member.room.clone());
         if let (Some(cluster), Value::Object(notice)) = (&self.cluster, &out) {
-            return cluster.subscribe(ctx.handle(), member.room.clone(), subs, notice.clone());
+            return cluster.queue(Job::Subscribe {
+                handle: ctx.handle(),
+                room: member.room.clone(),
+                local_subs: subs,
+                notice: notice.clone(),
+            });
         }
         publish(&ctx.handle(), &room_key(&member.room), &out);
         Ok(())
@@ -405,7 +410,14 @@ impl Live {
         let handle = ctx.handle();
         if let (Some(cluster), Value::Object(notice)) = (&self.cluster, notice.clone()) {
             let leaver = connected.then_some(conn);
-            if let Err(e) = cluster.leave(handle, member.room, online as u64, leaver, notice) {
+            let job = Job::Leave {
+                handle,
+                room: member.room,
+                local_online: online as u64,
+                leaver,
+                notice,
+            };
+            if let Err(e) = cluster.queue(job) {
                 log::warn!("live leave of {conn}: {e}");
             }
             return true;
