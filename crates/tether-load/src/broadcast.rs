@@ -21,6 +21,15 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
     }
     let tpl = args.template();
     let mut net = crate::net::for_target(target, args.sources, &tpl)?;
+    for url in &args.also_url {
+        let t = Target::parse(url, None, None)?;
+        if t.tls.is_some() || t.path != target.path {
+            return Err(format!(
+                "--also-url {url}: a ws:// URL with the path of --url"
+            ));
+        }
+        net.add_target(t.addr).map_err(|e| format!("{url}: {e}"))?;
+    }
     let connect = net.open_all(
         n,
         args.max_opening,
@@ -43,6 +52,14 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
     let m = args.messages.max(1);
     let server = args.server_pid.map(|p| p.to_string());
     let cpu = stats::CpuWindow::start(server);
+    let also: Vec<stats::CpuWindow> = args
+        .also_pid
+        .iter()
+        .map(|p| stats::CpuWindow::start(Some(p.to_string())))
+        .collect();
+    let broker = args
+        .broker_pid
+        .map(|p| stats::CpuWindow::start(Some(p.to_string())));
     let mut latency = stats::histogram();
     let mut fanout = stats::histogram();
     let mut delivered = 0u64;
@@ -115,8 +132,19 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
     }
 
     let secs = started.elapsed().as_secs_f64();
-    let used = cpu.finish();
+    let mut used = cpu.finish();
+    let broker_cpu = broker.map_or(f64::NAN, |b| b.finish().server);
+    for w in &also {
+        let u = w.finish();
+        used.server += u.server;
+        used.server_sys += u.server_sys;
+        used.other -= u.server;
+    }
+    used.other -= if broker_cpu.is_nan() { 0.0 } else { broker_cpu };
     let (server_cpu, load_cpu, other_cpu) = (used.server, used.load, used.other);
+    // What the broker spends per message published (each crosses it once, whatever the
+    // number of subscribers).
+    let broker_us_per_msg = broker_cpu / m as f64;
     let [p50, p99, p999, max] = stats::percentiles_us(&latency);
     let [f50, f99, _, fmax] = stats::percentiles_us(&fanout);
     // Deliveries per second while a message was being fanned out.
@@ -138,6 +166,9 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
         errors.len(),
         errors.first().map(|e| format!(", first: {e}")).unwrap_or_default()
     );
+    if !broker_us_per_msg.is_nan() {
+        println!("  broker CPU {broker_us_per_msg:.1} us per published message");
+    }
     Ok(Json::new()
         .str("mode", "broadcast")
         .str("label", &args.label)
@@ -158,6 +189,8 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
         .num("server_cpu_us_per_frame", server_us_per_frame)
         .num("server_frames_per_cpu_s", 1e6 / server_us_per_frame)
         .num("server_sys_pct", used.server_sys_pct())
+        .int("servers", 1 + args.also_url.len() as u64)
+        .num("broker_cpu_us_per_msg", broker_us_per_msg)
         .num("load_cpu_pct", load_cpu / secs / 1e4)
         .num("other_cpu_pct", other_cpu / secs / 1e4)
         .bool("spin", args.spin)

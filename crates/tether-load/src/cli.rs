@@ -78,6 +78,19 @@ pub struct Args {
     /// The server's process id: its CPU time and RSS are read from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Broadcast mode: more servers of the same cluster (ws:// URLs with the same path);
+    /// the subscribers are spread round-robin over `--url` and these (the publisher is on
+    /// `--url`).
+    #[arg(long, value_name = "URL")]
+    pub also_url: Vec<String>,
+    /// Broadcast mode: the process ids of the `--also-url` servers: their CPU counts as
+    /// server CPU with `--server-pid`'s.
+    #[arg(long, value_name = "PID")]
+    pub also_pid: Vec<u32>,
+    /// Broadcast mode: the broker's process id (a `redis-server`): its CPU per published
+    /// message is reported on its own.
+    #[arg(long, value_name = "PID")]
+    pub broker_pid: Option<u32>,
     /// Source addresses 127.0.0.1..=127.0.0.N to spread connections over (0: one per 16,000
     /// connections; more are added when ports run short).
     #[arg(long, default_value_t = 0)]

@@ -88,7 +88,8 @@ pub struct Net {
     events: Events,
     /// The connections, indexed by token.
     pub conns: Vec<Conn>,
-    target: SocketAddr,
+    /// Where connections go, round-robin by index.
+    targets: Vec<SocketAddr>,
     request: Vec<u8>,
     tls: Option<TlsClient>,
     read_buf: Box<[u8]>,
@@ -137,7 +138,7 @@ impl Net {
             poll: Poll::new()?,
             events: Events::with_capacity(4096),
             conns: Vec::new(),
-            target,
+            targets: vec![target],
             request,
             tls: None,
             read_buf: vec![0u8; READ_BUF].into_boxed_slice(),
@@ -149,6 +150,18 @@ impl Net {
             wire_in: 0,
             wire_out: 0,
         })
+    }
+
+    /// Sends connections to `addr` too: connection `i` goes to the `i % n`th target.
+    pub fn add_target(&mut self, addr: SocketAddr) -> io::Result<()> {
+        if !addr.ip().is_loopback() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "only loopback targets are allowed",
+            ));
+        }
+        self.targets.push(addr);
+        Ok(())
     }
 
     /// Speaks TLS on every connection made from now on (`wss://`).
@@ -168,7 +181,8 @@ impl Net {
         let idx = self.conns.len();
         loop {
             let src = Ipv4Addr::new(127, 0, 0, 1 + (idx % self.sources as usize) as u8);
-            match open_socket(src, self.target) {
+            let target = self.targets[idx % self.targets.len()];
+            match open_socket(src, target) {
                 Ok(stream) => return self.add(stream),
                 Err(e)
                     if matches!(
