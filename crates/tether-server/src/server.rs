@@ -119,7 +119,8 @@ impl Server {
             .map_err(ServerError::Broker)?;
         }
         let mut threads = Vec::new();
-        for (i, ((poll, rx), socket)) in polls.into_iter().zip(rxs).zip(listeners).enumerate() {
+        let mut workers = polls.into_iter().zip(rxs).zip(listeners).enumerate();
+        let started = workers.try_for_each(|(i, ((poll, rx), socket))| {
             let listener = TcpListener::from_std(socket.into());
             let worker = Worker::new(
                 i,
@@ -145,6 +146,18 @@ impl Server {
                     Err(result)
                 })?;
             threads.push(t);
+            Ok::<(), ServerError>(())
+        });
+        if let Err(e) = started {
+            // Whatever started stops again: the workers that run, and the broker's threads.
+            shared.shutdown();
+            for t in threads {
+                let _ = t.join();
+            }
+            if let Some(b) = &shared.broker {
+                b.stop();
+            }
+            return Err(e);
         }
         Ok(Server {
             addr,
