@@ -89,6 +89,9 @@ Page({
         this.setData({ online: m.online_num })
         this.push(this.item('notice', '', m.msg_content))
         break
+      case 'online': // the count changed without a join or leave (several instances: one died)
+        this.setData({ online: m.online_num })
+        break
       case 'message':
         this.push(this.item('comment', m.from_name, m.content))
         break
