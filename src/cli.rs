@@ -123,6 +123,14 @@ pub struct Cli {
     /// This instance's id in Redis (default: host name and pid).
     #[arg(long, requires = "redis", help_heading = "Scale-out")]
     pub instance_id: Option<String>,
+    /// rediss://: the PEM certificate(s) of the CA to trust instead of the system's roots.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "redis",
+        help_heading = "Scale-out"
+    )]
+    pub redis_ca: Option<PathBuf>,
     /// Log level: error, warn, info, debug, trace (RUST_LOG overrides).
     #[arg(long, default_value = "info")]
     pub log_level: String,
@@ -253,11 +261,9 @@ impl Cli {
         if let Some(id) = &self.instance_id {
             rc.instance_id = id.clone();
         }
+        rc.tls_ca = self.redis_ca.clone();
         rc.validate()?;
-        Ok(Some(ScaleOut {
-            redis_url: rc.url,
-            instance_id: rc.instance_id,
-        }))
+        Ok(Some(ScaleOut { redis: rc }))
     }
 
     /// Reads and checks `--tls-cert` and `--tls-key`: `None` without them.

@@ -61,8 +61,8 @@ fn main() {
     if let Some(s) = &scale {
         log::info!(
             "instance {} sharing rooms through {}",
-            s.instance_id,
-            s.redis_url
+            s.redis.instance_id,
+            s.redis.url
         );
     }
     if cli.app == apps::App::Demo {

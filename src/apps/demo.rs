@@ -26,7 +26,7 @@ use super::access::Access;
 use super::echo::Echo;
 use super::excerpt;
 use super::hello::Hello;
-use super::live::cluster::{Cluster, ClusterConfig};
+use super::live::cluster::Cluster;
 use super::live::{Live, LiveConfig};
 use super::push::Pusher;
 use super::stock::Ticker;
@@ -90,14 +90,8 @@ pub fn serve(
     demo.validate().map_err(ServerError::Config)?;
     let live = match scale {
         Some(s) => {
-            let cluster = Cluster::start(
-                ClusterConfig {
-                    redis_url: s.redis_url.clone(),
-                    instance_id: s.instance_id.clone(),
-                },
-                demo.live.history_len,
-            )
-            .map_err(|e| ServerError::Broker(std::io::Error::other(e)))?;
+            let cluster = Cluster::start(&s.redis, demo.live.history_len)
+                .map_err(|e| ServerError::Broker(std::io::Error::other(e)))?;
             Live::with_cluster(demo.live, cluster)
         }
         None => Live::new(demo.live),

@@ -83,18 +83,14 @@ pub(crate) fn excerpt(s: &str, max: usize) -> String {
 /// Running as one of several instances that share rooms through Redis (`--redis`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScaleOut {
-    /// `redis://HOST:PORT/DB`.
-    pub redis_url: String,
-    /// This instance's id in Redis.
-    pub instance_id: String,
+    /// Redis: its URL (`redis://` or `rediss://`), the CA to trust, this instance's id.
+    pub redis: RedisConfig,
 }
 
 impl ScaleOut {
     /// The server's broker: the Redis engine with these settings.
     pub fn broker(&self) -> Result<Arc<dyn Broker>, ServerError> {
-        let mut rc = RedisConfig::new(self.redis_url.clone());
-        rc.instance_id = self.instance_id.clone();
-        let b = RedisBroker::new(rc).map_err(|e| {
+        let b = RedisBroker::new(self.redis.clone()).map_err(|e| {
             ServerError::Broker(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
         })?;
         Ok(Arc::new(b))

@@ -12,15 +12,15 @@ use tether_server::{TlsConfig, TlsError};
 use crate::util::*;
 
 /// A test CA and a certificate it signed for `127.0.0.1` and `localhost`, made now.
-struct Pki {
-    ca: CertifiedKey<KeyPair>,
+pub(crate) struct Pki {
+    pub(crate) ca: CertifiedKey<KeyPair>,
     ca_params: CertificateParams,
-    cert_pem: String,
-    key_pem: String,
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
 }
 
 impl Pki {
-    fn new(name: &str) -> Pki {
+    pub(crate) fn new(name: &str) -> Pki {
         Pki::for_names(name, &["localhost", "127.0.0.1"])
     }
 

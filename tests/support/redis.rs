@@ -1,6 +1,9 @@
 //! A real `redis-server` for tests: on a free loopback port, no persistence, killed on drop. Missing binary: the test is skipped locally and fails under `CI=true` (CI installs Debian's `redis-server`).
+// Shared by two test binaries, each using part of it.
+#![allow(dead_code)]
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -8,12 +11,24 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// `rediss://` only: the directory with `cert.pem`, `key.pem` and `ca.pem`.
+    tls: Option<PathBuf>,
 }
 
 impl RedisServer {
     /// Starts one, or returns `None` (after saying so) when `redis-server` is not installed
     /// and this is not CI.
     pub fn start() -> Option<RedisServer> {
+        Self::start_inner(None)
+    }
+
+    /// One that speaks TLS only (`rediss://`), with `dir`'s `cert.pem` and `key.pem`; clients
+    /// trust `dir/ca.pem` and show no certificate.
+    pub fn start_tls(dir: &Path) -> Option<RedisServer> {
+        Self::start_inner(Some(dir.to_owned()))
+    }
+
+    fn start_inner(tls: Option<PathBuf>) -> Option<RedisServer> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -31,14 +46,38 @@ impl RedisServer {
             .local_addr()
             .unwrap()
             .port();
-        let mut r = RedisServer { port, child: None };
+        let mut r = RedisServer {
+            port,
+            child: None,
+            tls,
+        };
         r.spawn();
         Some(r)
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        let port = self.port.to_string();
+        let mut cmd = Command::new("redis-server");
+        match &self.tls {
+            None => cmd.args(["--port", &port]),
+            Some(d) => cmd
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port,
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .arg("--tls-cert-file")
+                .arg(d.join("cert.pem"))
+                .arg("--tls-key-file")
+                .arg(d.join("key.pem"))
+                .arg("--tls-ca-cert-file")
+                .arg(d.join("ca.pem")),
+        };
+        let child = cmd
+            .args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -58,11 +97,30 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The CA its clients trust, for `rediss://`.
+    pub fn ca(&self) -> Option<PathBuf> {
+        self.tls.as_ref().map(|d| d.join("ca.pem"))
     }
 
     pub fn client(&self) -> redis::Client {
-        redis::Client::open(self.url()).unwrap()
+        match self.ca() {
+            None => redis::Client::open(self.url()).unwrap(),
+            Some(ca) => {
+                let certs = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(std::fs::read(ca).unwrap()),
+                };
+                redis::Client::build_with_tls(self.url(), certs).unwrap()
+            }
+        }
     }
 
     /// A command's reply.

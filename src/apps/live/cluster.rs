@@ -23,6 +23,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
+use tether_server::broker::redis::RedisConfig;
 use tether_server::{ConnId, Keep, LogLimit, Outgoing, ServerHandle};
 
 use super::fields::Id;
@@ -73,15 +74,6 @@ end
 return {total, changed}
 ";
 
-/// Where the cluster state lives and who this instance is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterConfig {
-    /// `redis://HOST:PORT/DB`.
-    pub redis_url: String,
-    /// This instance's id (its presence fields are named by it).
-    pub instance_id: String,
-}
-
 /// The room state of other instances that a piece of work needs, and what to do with it.
 pub(super) enum Job {
     /// A member joined: its reply and the others' notice get the cluster's counts (and the
@@ -121,14 +113,14 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts the thread (it connects to Redis on its first piece of work).
-    pub fn start(config: ClusterConfig, history_len: usize) -> Result<Cluster, String> {
-        let client = redis::Client::open(config.redis_url.as_str())
-            .map_err(|e| format!("--redis {}: {e}", config.redis_url))?;
+    /// Starts the thread for the Redis of `config` (it connects on its first piece of
+    /// work); this instance's presence fields are named by `config.instance_id`.
+    pub fn start(config: &RedisConfig, history_len: usize) -> Result<Cluster, String> {
+        let client = config.client()?;
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
         let worker = Worker {
             client,
-            instance: config.instance_id,
+            instance: config.instance_id.clone(),
             con: None,
             retry_at: Instant::now(),
             rooms: HashMap::new(),

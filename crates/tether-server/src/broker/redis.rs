@@ -50,8 +50,12 @@ const MAX_INFLIGHT: usize = 65_536;
 /// Settings of the Redis engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// `redis://HOST:PORT/DB` (`rediss://` for TLS is not built in yet).
+    /// `redis://HOST:PORT/DB`, or `rediss://HOST:PORT/DB` for TLS (the platform's roots, or
+    /// `tls_ca`).
     pub url: String,
+    /// `rediss://`: the PEM certificate(s) of the CA to trust instead of the platform's roots
+    /// (a private deployment, a test).
+    pub tls_ca: Option<std::path::PathBuf>,
     /// This instance's id in every envelope (default: host name and pid), at most 255 bytes.
     pub instance_id: String,
     /// Messages waiting to be published, at most; past it a publish is refused and counted.
@@ -68,6 +72,7 @@ impl RedisConfig {
     pub fn new(url: impl Into<String>) -> RedisConfig {
         RedisConfig {
             url: url.into(),
+            tls_ca: None,
             instance_id: default_instance_id(),
             queue_capacity: 65_536,
             max_backoff: Duration::from_secs(2),
@@ -75,9 +80,28 @@ impl RedisConfig {
         }
     }
 
+    /// A client for `url` (with `tls_ca` for `rediss://`); no connection is made yet.
+    pub fn client(&self) -> Result<redis::Client, String> {
+        let bad = |e: &dyn std::fmt::Display| format!("--redis {}: {e}", self.url);
+        match &self.tls_ca {
+            None => redis::Client::open(self.url.as_str()).map_err(|e| bad(&e)),
+            Some(ca) => {
+                if !self.url.starts_with("rediss://") {
+                    return Err(bad(&"a CA is for rediss:// URLs"));
+                }
+                let pem = std::fs::read(ca).map_err(|e| bad(&format!("{}: {e}", ca.display())))?;
+                let certs = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
+                redis::Client::build_with_tls(self.url.as_str(), certs).map_err(|e| bad(&e))
+            }
+        }
+    }
+
     /// Checks the values; the broker refuses to be made on an error.
     pub fn validate(&self) -> Result<(), String> {
-        redis::Client::open(self.url.as_str()).map_err(|e| format!("--redis {}: {e}", self.url))?;
+        self.client()?;
         if self.instance_id.is_empty() || self.instance_id.len() > 255 {
             return Err("the instance id must be 1 to 255 bytes".into());
         }
@@ -128,7 +152,7 @@ impl RedisBroker {
     /// An engine for `config` (no connection is made until the server starts it).
     pub fn new(config: RedisConfig) -> Result<RedisBroker, String> {
         config.validate()?;
-        let client = redis::Client::open(config.url.as_str()).map_err(|e| e.to_string())?;
+        let client = config.client()?;
         let (tx, rx) = mpsc::channel(config.queue_capacity);
         Ok(RedisBroker {
             config,
