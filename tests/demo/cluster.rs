@@ -333,3 +333,46 @@ fn instances_without_members_get_no_room_traffic() {
         );
     }
 }
+
+#[test]
+fn counts_never_go_back_while_viewers_join_on_two_instances_at_once() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let a = Instance::start(&redis, "a");
+    let b = Instance::start(&redis, "b");
+    let (mut watcher, _) = a.viewer("观察者");
+    const EACH: usize = 12;
+    let joiners: Vec<_> = [&a, &b]
+        .into_iter()
+        .flat_map(|s| (0..EACH).map(move |k| (s.addr, k)))
+        .map(|(addr, k)| {
+            std::thread::spawn(move || {
+                let cfg = ClientConfig {
+                    read_timeout: Some(Duration::from_secs(20)),
+                    ..ClientConfig::default()
+                };
+                let mut c = Client::connect_with(&format!("ws://{addr}/live"), cfg).unwrap();
+                assert_eq!(recv_json(&mut c)["msg_type"], "init");
+                send_json(
+                    &mut c,
+                    &json!({"msg_type": "join", "room_id": 1001, "from_name": format!("v{k}")}),
+                );
+                assert_eq!(recv_json(&mut c)["msg_type"], "join");
+                c
+            })
+        })
+        .collect();
+    let _clients: Vec<Client> = joiners.into_iter().map(|t| t.join().unwrap()).collect();
+    let counts: Vec<u64> = (0..2 * EACH)
+        .map(|_| {
+            recv_type(&mut watcher, "join")["online_num"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    let mut sorted = counts.clone();
+    sorted.sort();
+    assert_eq!(counts, sorted, "online_num went back: {counts:?}");
+    assert_eq!(counts.last(), Some(&(2 * EACH as u64 + 1)));
+}

@@ -23,7 +23,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
-use tether_server::broker::redis::RedisConfig;
+use tether_server::broker::redis::{channel, RedisConfig};
+use tether_server::broker::{wire, RoomMessage};
 use tether_server::{ConnId, Keep, LogLimit, Outgoing, ServerHandle};
 
 use super::fields::Id;
@@ -40,10 +41,24 @@ const IO_TIMEOUT: Duration = Duration::from_secs(1);
 /// The least time between two connection attempts.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// Replaces `"NAME":-1` in an envelope with `"NAME":N`: a notice's count is filled in by the
+/// script that computed it, and published by that script, so notices reach the room in the
+/// order their counts were taken (a count never goes back). The pattern cannot match inside
+/// a JSON string value: a quote there is escaped.
+const FILL: &str = r#"
+local function fill(env, name, n)
+  local pat = '"' .. name .. '":-1'
+  local i, j = string.find(env, pat, 1, true)
+  if not i then return env end
+  return string.sub(env, 1, i - 1) .. '"' .. name .. '":' .. string.format('%d', n) .. string.sub(env, j + 1)
+end
+"#;
+
 /// Sets this instance's count of a room (0 deletes it), drops expired fields, and returns the
 /// total and whether it differs from the last count announced to the room (`KEYS[4]`), which
-/// it then records: the heartbeat of exactly one instance announces a change. A room left
-/// empty loses its keys. `TIME` is Redis's own clock, so instances need no synchronized clocks.
+/// it then records. With `ARGV[4]` `always` (or `changed`, when it changed) it publishes the
+/// envelope `ARGV[6]` to channel `ARGV[5]` with the total filled in. A room left empty loses
+/// its keys. `TIME` is Redis's own clock, so instances need no synchronized clocks.
 const PRESENCE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -71,7 +86,30 @@ else
   redis.call('SET', KEYS[4], total)
   for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], 60000) end
 end
+if ARGV[4] == 'always' or (ARGV[4] == 'changed' and changed == 1) then
+  redis.call('PUBLISH', ARGV[5], fill(ARGV[6], 'online_num', total))
+end
 return {total, changed}
+";
+
+/// The presence script, hashed once.
+fn presence_script() -> &'static redis::Script {
+    static S: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+    S.get_or_init(|| redis::Script::new(&format!("{FILL}{PRESENCE}")))
+}
+
+/// The follow script, hashed once.
+fn follow_script() -> &'static redis::Script {
+    static S: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+    S.get_or_init(|| redis::Script::new(&format!("{FILL}{FOLLOW}")))
+}
+
+/// Counts a follow (`INCR KEYS[1]`) and publishes the envelope `ARGV[2]` to channel `ARGV[1]`
+/// with the count filled in.
+const FOLLOW: &str = r"
+local n = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], fill(ARGV[2], 'subscribe_num', n))
+return n
 ";
 
 /// The room state of other instances that a piece of work needs, and what to do with it.
@@ -240,12 +278,20 @@ impl Worker {
     }
 
     /// Sets this instance's count of `room`; returns the cluster's, and whether the room was
-    /// last told another (now recorded as told).
-    fn presence(&mut self, room: &Id, local: u64) -> Option<(u64, bool)> {
+    /// last told another (now recorded as told). `announce` (`always` or `changed`) publishes
+    /// `notice`, its `online_num` the total, in the same step.
+    fn presence(
+        &mut self,
+        room: &Id,
+        local: u64,
+        announce: &str,
+        notice: Option<(&Value, Option<ConnId>)>,
+    ) -> Option<(u64, bool)> {
         let [p, h, s, o] = keys(room);
         let me = self.instance.clone();
+        let env = notice.map(|(v, except)| self.envelope(room, v, except));
         self.with(|c| {
-            redis::Script::new(PRESENCE)
+            presence_script()
                 .key(p)
                 .key(h)
                 .key(s)
@@ -253,9 +299,23 @@ impl Worker {
                 .arg(me)
                 .arg(local)
                 .arg(PRESENCE_TTL.as_millis() as u64)
+                .arg(if env.is_some() { announce } else { "never" })
+                .arg(channel(&room_key(room)))
+                .arg(env.as_deref().unwrap_or_default())
                 .invoke::<(u64, u8)>(c)
                 .map(|(total, changed)| (total, changed == 1))
         })
+    }
+
+    /// `v` as the broker's envelope from this instance (sequence 0: outside the broker's
+    /// own numbering), for a script to publish.
+    fn envelope(&self, room: &Id, v: &Value, except: Option<ConnId>) -> Vec<u8> {
+        let mut m = match RoomMessage::new(&room_key(room), Outgoing::Text(&v.to_string()), None) {
+            Ok(m) => m,
+            Err(_) => return Vec::new(),
+        };
+        m.except = except;
+        wire::encode(&self.instance, 0, &m).to_vec()
     }
 
     fn job(&mut self, job: Job) {
@@ -271,7 +331,11 @@ impl Worker {
                 mut notice,
             } => {
                 self.handle = Some(handle.clone());
-                let total = self.presence(&room, local_online).map(|t| t.0);
+                notice.insert("online_num".into(), json!(-1));
+                let notice = Value::Object(notice);
+                let total = self
+                    .presence(&room, local_online, "always", Some((&notice, Some(conn))))
+                    .map(|t| t.0);
                 let [_, h, s, _] = keys(&room);
                 let (subs, history) = match total {
                     Some(_) => self
@@ -296,7 +360,6 @@ impl Worker {
                 reply.insert("online_num".into(), json!(online));
                 reply.insert("subscribe_num".into(), json!(subs));
                 reply.insert("message_list".into(), history);
-                notice.insert("online_num".into(), json!(online));
                 let key = room_key(&room);
                 // It enters the room first: what is published after its reply reaches it.
                 if let Err(e) = handle.join(conn, &key) {
@@ -306,7 +369,12 @@ impl Worker {
                 {
                     send_failed("join reply", &e);
                 }
-                publish(&handle, &key, &Value::Object(notice), Some(conn));
+                if total.is_none() {
+                    // Redis is away: the script did not publish; this instance's room hears it.
+                    let mut notice = notice;
+                    notice["online_num"] = json!(online);
+                    publish(&handle, &key, &notice, Some(conn));
+                }
             }
             Job::Leave {
                 handle,
@@ -316,17 +384,20 @@ impl Worker {
                 mut notice,
             } => {
                 self.handle = Some(handle.clone());
-                let online = self
-                    .presence(&room, local_online)
-                    .map_or(local_online, |t| t.0);
+                notice.insert("online_num".into(), json!(-1));
+                let template = Value::Object(notice);
+                let total = self
+                    .presence(&room, local_online, "always", Some((&template, None)))
+                    .map(|t| t.0);
+                let online = total.unwrap_or(local_online);
                 if local_online == 0 {
                     self.rooms.remove(&room);
                 } else {
                     self.rooms.insert(room.clone(), local_online);
                 }
-                notice.insert("online_num".into(), json!(online));
+                let mut notice = template;
+                notice["online_num"] = json!(online);
                 let key = room_key(&room);
-                let notice = Value::Object(notice);
                 if let Some(conn) = leaver {
                     // Out of the room first, so the published notice does not reach it twice.
                     if let Err(e) = handle.leave(conn, &key) {
@@ -336,7 +407,9 @@ impl Worker {
                         send_failed("leave confirmation", &e);
                     }
                 }
-                publish(&handle, &key, &notice, None);
+                if total.is_none() {
+                    publish(&handle, &key, &notice, None);
+                }
             }
             Job::Subscribe {
                 handle,
@@ -345,11 +418,21 @@ impl Worker {
                 mut notice,
             } => {
                 let [_, _, s, _] = keys(&room);
-                let subs = self
-                    .with(|c| redis::cmd("INCR").arg(&s).query::<u64>(c))
-                    .unwrap_or(local_subs);
-                notice.insert("subscribe_num".into(), json!(subs));
-                publish(&handle, &room_key(&room), &Value::Object(notice), None);
+                notice.insert("subscribe_num".into(), json!(-1));
+                let mut notice = Value::Object(notice);
+                let env = self.envelope(&room, &notice, None);
+                let chan = channel(&room_key(&room));
+                let counted = self.with(|c| {
+                    follow_script()
+                        .key(&s)
+                        .arg(&chan)
+                        .arg(&env)
+                        .invoke::<u64>(c)
+                });
+                if counted.is_none() {
+                    notice["subscribe_num"] = json!(local_subs);
+                    publish(&handle, &room_key(&room), &notice, None);
+                }
             }
         }
     }
@@ -360,16 +443,17 @@ impl Worker {
     fn heartbeat(&mut self) {
         let rooms: Vec<(Id, u64)> = self.rooms.iter().map(|(id, n)| (id.clone(), *n)).collect();
         for (room, local) in rooms {
-            let Some((total, changed)) = self.presence(&room, local) else {
+            let event = json!({
+                "msg_type": "online",
+                "room_id": room,
+                "online_num": -1,
+            });
+            // Published by the script when the count changed: one instance tells the room.
+            if self
+                .presence(&room, local, "changed", Some((&event, None)))
+                .is_none()
+            {
                 return;
-            };
-            if let (true, Some(handle)) = (changed, &self.handle) {
-                let event = json!({
-                    "msg_type": "online",
-                    "room_id": room,
-                    "online_num": total,
-                });
-                publish(handle, &room_key(&room), &event, None);
             }
         }
     }

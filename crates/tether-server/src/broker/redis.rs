@@ -526,15 +526,18 @@ impl Engine {
             // Sent before our UNSUBSCRIBE took effect: no member here any more.
             return;
         };
-        let seen = self.seen.entry(room.clone()).or_default();
-        let last = seen.entry(env.origin.clone()).or_insert(0);
-        if env.seq > *last + 1 && *last > 0 {
-            stats.note_gap(env.seq - *last - 1);
+        // Sequence 0: published outside the engine (by an application's script), unnumbered.
+        if env.seq > 0 {
+            let seen = self.seen.entry(room.clone()).or_default();
+            let last = seen.entry(env.origin.clone()).or_insert(0);
+            if env.seq > *last + 1 && *last > 0 {
+                stats.note_gap(env.seq - *last - 1);
+            }
+            // A lower number means the origin forgot the room (or restarted): start again.
+            *last = env.seq;
         }
-        // A lower number means the origin forgot the room (or restarted): start again.
-        *last = env.seq;
         let mine = env.origin == self.config.instance_id;
-        if mine {
+        if mine && env.seq > 0 {
             // Echoes come back in the order they were published: what is ahead of this one
             // was for a room unsubscribed meanwhile.
             while let Some((seq, m)) = self.inflight.pop_front() {

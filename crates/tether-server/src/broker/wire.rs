@@ -41,7 +41,9 @@ pub enum WireError {
 pub struct Envelope {
     /// The publishing instance's id.
     pub origin: String,
-    /// Its per-room sequence number (1, 2, …; a gap means messages were lost).
+    /// Its per-room sequence number (1, 2, …; a gap means messages were lost), or 0 for a
+    /// message published outside the engine's numbering (by an application's Redis script,
+    /// say), which receivers do not track.
     pub seq: u64,
     /// A text message.
     pub text: bool,
