@@ -133,7 +133,9 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
 
     let secs = started.elapsed().as_secs_f64();
     let mut used = cpu.finish();
-    let broker_cpu = broker.map_or(f64::NAN, |b| b.finish().server);
+    let broker_used = broker.map(|b| b.finish());
+    let broker_cpu = broker_used.map_or(f64::NAN, |u| u.server);
+    let broker_sys_pct = broker_used.map_or(f64::NAN, |u| u.server_sys_pct());
     for w in &also {
         let u = w.finish();
         used.server += u.server;
@@ -167,7 +169,9 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
         errors.first().map(|e| format!(", first: {e}")).unwrap_or_default()
     );
     if !broker_us_per_msg.is_nan() {
-        println!("  broker CPU {broker_us_per_msg:.1} us per published message");
+        println!(
+            "  broker CPU {broker_us_per_msg:.1} us per published message ({broker_sys_pct:.0}% in the kernel)"
+        );
     }
     Ok(Json::new()
         .str("mode", "broadcast")
@@ -191,6 +195,7 @@ pub fn run(args: &Args, target: &Target, n: usize) -> Result<String, String> {
         .num("server_sys_pct", used.server_sys_pct())
         .int("servers", 1 + args.also_url.len() as u64)
         .num("broker_cpu_us_per_msg", broker_us_per_msg)
+        .num("broker_sys_pct", broker_sys_pct)
         .num("load_cpu_pct", load_cpu / secs / 1e4)
         .num("other_cpu_pct", other_cpu / secs / 1e4)
         .bool("spin", args.spin)
