@@ -16,12 +16,12 @@
 //! count, followers and history go too, so memory is bounded by the connections.
 //!
 //! # Order
-//! Every room event (notices, comments, and the joiner's reply, its entering and leaving the
-//! server room) is handed to the workers' command queues while the room lock is held, through
-//! [`ServerHandle`] rather than [`Ctx`]'s direct local writes. Each queue is FIFO, so every
-//! member sees a room's events in the order the lock gave them, and a joiner sees exactly the
+//! The server gives every room one order on every worker (see `tether_server::broker`). The
+//! room lock here adds what the server cannot know: the joiner's reply, its entering and
+//! leaving the server room, and the counts and history in the reply are queued (through
+//! [`ServerHandle`], like the room events) while the lock is held, so a joiner sees exactly the
 //! events after the snapshot in its reply: none twice, none missed, counts never going back.
-//! (A direct local write would overtake events another worker had already queued.)
+//! With several instances (`--redis`, see [`cluster`]) counts and history live in Redis.
 
 pub mod cluster;
 mod fields;

@@ -3,7 +3,7 @@
 //! # Order
 //! Every member of a room, on every worker of every instance, sees the room's messages in
 //! one order. Without a broker, a process with several workers takes a per-room lock while
-//! it queues a message to every worker ([`Sequencer`]): the queues are FIFO, so the order in
+//! it queues a message to every worker (a striped lock): the queues are FIFO, so the order in
 //! which publishers took the lock is the order everyone sees. With a broker, a published
 //! message is not delivered locally at once: it goes to the broker, and every instance
 //! delivers what comes back from it (its own messages included, once) in the order it

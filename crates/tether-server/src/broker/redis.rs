@@ -1,7 +1,7 @@
 //! The Redis engine of the [`Broker`] seam: one thread per instance with one subscriber connection (a channel per room with members here) and one connection for `PUBLISH`, reconnecting with back-off and serving local rooms alone while Redis is away.
 //!
 //! Channels are `tether:room:<room>`, the room id in clear, so `PUBSUB CHANNELS tether:room:*`
-//! shows them. Each message is a [`wire`](super::wire) envelope: origin instance, per-room
+//! shows them. Each message is a [`wire`] envelope: origin instance, per-room
 //! sequence number, type, payload.
 //!
 //! # What a Redis outage loses
@@ -594,4 +594,39 @@ impl Engine {
 /// The channel of a room.
 pub fn channel(room: &str) -> String {
     format!("{CHANNEL_PREFIX}{room}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg() -> RoomMessage {
+        RoomMessage::new("r", tether_codec::Outgoing::Text("x"), None).unwrap()
+    }
+
+    #[test]
+    fn a_full_queue_refuses_at_once() {
+        let mut c = RedisConfig::new("redis://127.0.0.1:1/0");
+        c.queue_capacity = 2;
+        let b = RedisBroker::new(c).unwrap();
+        // Not started: nothing drains the queue.
+        assert_eq!(b.publish(msg()), Ok(()));
+        assert_eq!(b.publish(msg()), Ok(()));
+        assert_eq!(b.publish(msg()), Err(SendError::BrokerBusy));
+    }
+
+    #[test]
+    fn bad_settings_are_refused_when_made() {
+        assert!(RedisBroker::new(RedisConfig::new("http://nope")).is_err());
+        let mut c = RedisConfig::new("redis://127.0.0.1:6379/0");
+        c.instance_id = String::new();
+        assert!(RedisBroker::new(c).is_err());
+        let mut c = RedisConfig::new("redis://127.0.0.1:6379/0");
+        c.tls_ca = Some("/nonexistent/ca.pem".into());
+        assert!(c.validate().unwrap_err().contains("rediss://"));
+        let mut c = RedisConfig::new("rediss://127.0.0.1:6379/0");
+        c.tls_ca = Some("/nonexistent/ca.pem".into());
+        assert!(c.validate().unwrap_err().contains("/nonexistent/ca.pem"));
+        assert!(default_instance_id().contains(&std::process::id().to_string()));
+    }
 }
