@@ -45,11 +45,7 @@ wait_port() { # port pid
 # A port picked free can be taken before tether binds it (after Autobahn's client role the
 # ephemeral range is full of its connections): pick again, a few times.
 for attempt in 1 2 3 4 5; do
-    read -r TLS_PORT PLAIN_PORT < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(2)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in ss))') || die "cannot pick free ports"
+    read -r TLS_PORT PLAIN_PORT < <(free_ports 2) || die "cannot pick free ports"
     "$ROOT/target/release/tether" --app echo --deflate on --listen "127.0.0.1:$TLS_PORT" --log-level warn \
         --tls-cert "$NGX/certs/cert.pem" --tls-key "$NGX/certs/key.pem" > "$OUTDIR/tether.log" 2>&1 &
     PIDS+=($!)

@@ -28,9 +28,6 @@ if ! "$VENV/bin/python" -c 'import importlib.metadata as m; assert m.version("we
 fi
 (cd "$ROOT" && cargo build --release --bin tether) || die "cannot build tether"
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 wait_port() { # port pid
     for _ in $(seq 1 200); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
@@ -40,9 +37,7 @@ wait_port() { # port pid
     return 1
 }
 
-TETHER_PORT=$(free_port)
-FRONT_PORT=$(free_port)
-FRONT_V1_PORT=$(free_port)
+read -r TETHER_PORT FRONT_PORT FRONT_V1_PORT < <(free_ports 3) || die "cannot pick free ports"
 LOG="$OUT/tether.log"
 "$ROOT/target/release/tether" --listen "127.0.0.1:$TETHER_PORT" --proxy-protocol \
     --trusted-proxy 127.0.0.1 --log-level debug > "$LOG" 2>&1 &

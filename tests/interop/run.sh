@@ -32,9 +32,6 @@ fi
 (cd "$ROOT" && cargo build --release --bin tether && cargo build --release -p tether-client --example roundtrip) \
     || die "cannot build tether and the roundtrip example"
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
 wait_port() { # port pid
     for _ in $(seq 1 200); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0

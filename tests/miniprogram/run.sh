@@ -59,10 +59,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-    node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
-
 if ! (cd "$HERE" && node -e 'require("ws")' 2>/dev/null); then
     (cd "$HERE" && retry 3 npm ci --no-audit --no-fund) || fail "cannot install ws"
 fi

@@ -48,11 +48,7 @@ wait_port() { # port pid
     return 1
 }
 # Three ports held open together, so no two are the same.
-read -r TLS_PORT HTTP_PORT UP_PORT < <(python3 -c '
-import socket
-ss = [socket.socket() for _ in range(3)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in ss))') || die "cannot pick free ports"
+read -r TLS_PORT HTTP_PORT UP_PORT < <(free_ports 3) || die "cannot pick free ports"
 
 # The README's block; sed changes only what a test run must (ports, certificate paths), and
 # each change must have happened, or the README moved on and this script with it.

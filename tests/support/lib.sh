@@ -14,6 +14,40 @@ retry() {
     return 1
 }
 
+# free_ports N: N distinct TCP ports free on 127.0.0.1 now, on one line, picked below the
+# kernel's ephemeral range: a burst of outgoing connections (Autobahn's client role leaves
+# thousands in TIME_WAIT) cannot take one between the pick and the server's bind, as it could
+# a port the kernel handed out from that range.
+free_ports() {
+    python3 - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+top = max(10_100, min(lo, 65_536) - 1)
+held, ports = [], []
+for _ in range(2000):
+    if len(ports) == n:
+        break
+    p = random.randint(10_000, top)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        s.close()
+        continue
+    held.append(s)
+    ports.append(p)
+for s in held:
+    s.close()
+if len(ports) < n:
+    sys.exit("free_ports: no free port found")
+print(*ports)
+PY
+}
+
+# free_port: one such port.
+free_port() { free_ports 1; }
+
 # kill_tether PID_FILE: stops the tether server whose pid the file holds, if it still runs.
 kill_tether() {
     local pid

@@ -257,8 +257,9 @@ struct Engine {
     stop: Arc<Notify>,
     /// The next sequence number of each room this instance publishes to, and its last use.
     seqs: HashMap<Arc<str>, (u64, Instant)>,
-    /// The last sequence number seen per room and origin (rooms subscribed to only).
-    seen: HashMap<Arc<str>, HashMap<String, u64>>,
+    /// The last sequence number seen per room and origin (rooms subscribed to only), and
+    /// when: origins silent for [`SWEEP`] are forgotten (instances come and go).
+    seen: HashMap<Arc<str>, HashMap<String, (u64, Instant)>>,
     subscribed: HashSet<Arc<str>>,
     /// Own messages to rooms with members here, published but not yet heard back: local
     /// members get them from here if the connection breaks first.
@@ -504,6 +505,8 @@ impl Engine {
 
     /// A message from the subscription: decoded, checked, delivered once.
     fn received(&mut self, msg: &redis::Msg) {
+        let now = Instant::now();
+        self.sweep(now);
         let stats = self.link.stats();
         let Some(room) = msg.get_channel_name().strip_prefix(CHANNEL_PREFIX) else {
             stats.note_rejected();
@@ -529,12 +532,13 @@ impl Engine {
         // Sequence 0: published outside the engine (by an application's script), unnumbered.
         if env.seq > 0 {
             let seen = self.seen.entry(room.clone()).or_default();
-            let last = seen.entry(env.origin.clone()).or_insert(0);
+            let (last, at) = seen.entry(env.origin.clone()).or_insert((0, now));
             if env.seq > *last + 1 && *last > 0 {
                 stats.note_gap(env.seq - *last - 1);
             }
             // A lower number means the origin forgot the room (or restarted): start again.
             *last = env.seq;
+            *at = now;
         }
         let mine = env.origin == self.config.instance_id;
         if mine && env.seq > 0 {
