@@ -241,11 +241,18 @@ impl Worker {
         if self.con.is_none() && Instant::now() >= self.retry_at {
             self.retry_at = Instant::now() + RETRY;
             match self.client.get_connection_with_timeout(IO_TIMEOUT) {
-                Ok(c) => {
+                Ok(mut c) => {
                     let _ = c.set_read_timeout(Some(IO_TIMEOUT));
                     let _ = c.set_write_timeout(Some(IO_TIMEOUT));
-                    log::info!("live rooms: connected to Redis");
-                    self.con = Some(c);
+                    // The heartbeat's pipeline calls the script by its hash: a Redis that
+                    // restarted has forgotten it.
+                    match presence_script().prepare_invoke().load(&mut c) {
+                        Ok(_) => {
+                            log::info!("live rooms: connected to Redis");
+                            self.con = Some(c);
+                        }
+                        Err(e) => self.failed(&e),
+                    }
                 }
                 Err(e) => self.failed(&e),
             }
@@ -440,22 +447,38 @@ impl Worker {
     /// Rewrites this instance's presence in every room it has members in, and announces a
     /// count that changed without a join or leave here (another instance died, or Redis
     /// came back).
+    ///
+    /// One pipeline for all the rooms: a heartbeat costs one round trip to Redis, not one per
+    /// room.
     fn heartbeat(&mut self) {
-        let rooms: Vec<(Id, u64)> = self.rooms.iter().map(|(id, n)| (id.clone(), *n)).collect();
-        for (room, local) in rooms {
+        if self.rooms.is_empty() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        for (room, local) in &self.rooms {
             let event = json!({
                 "msg_type": "online",
                 "room_id": room,
                 "online_num": -1,
             });
             // Published by the script when the count changed: one instance tells the room.
-            if self
-                .presence(&room, local, "changed", Some((&event, None)))
-                .is_none()
-            {
-                return;
-            }
+            let [p, h, s, o] = keys(room);
+            pipe.cmd("EVALSHA")
+                .arg(presence_script().get_hash())
+                .arg(4)
+                .arg(p)
+                .arg(h)
+                .arg(s)
+                .arg(o)
+                .arg(&self.instance)
+                .arg(*local)
+                .arg(PRESENCE_TTL.as_millis() as u64)
+                .arg("changed")
+                .arg(channel(&room_key(room)))
+                .arg(self.envelope(room, &event, None))
+                .ignore();
         }
+        self.with(|c| pipe.query::<()>(c));
     }
 }
 
