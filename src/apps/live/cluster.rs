@@ -162,7 +162,6 @@ impl Cluster {
             con: None,
             retry_at: Instant::now(),
             rooms: HashMap::new(),
-            handle: None,
         };
         std::thread::Builder::new()
             .name("tether-live-redis".into())
@@ -199,7 +198,6 @@ struct Worker {
     retry_at: Instant,
     /// This instance's members of each room with members here.
     rooms: HashMap<Id, u64>,
-    handle: Option<ServerHandle>,
 }
 
 static REDIS_DOWN: LogLimit = LogLimit::new(Duration::from_secs(10));
@@ -337,7 +335,6 @@ impl Worker {
                 mut reply,
                 mut notice,
             } => {
-                self.handle = Some(handle.clone());
                 notice.insert("online_num".into(), json!(-1));
                 let notice = Value::Object(notice);
                 let total = self
@@ -390,7 +387,6 @@ impl Worker {
                 leaver,
                 mut notice,
             } => {
-                self.handle = Some(handle.clone());
                 notice.insert("online_num".into(), json!(-1));
                 let template = Value::Object(notice);
                 let total = self
