@@ -316,6 +316,34 @@ impl Checked {
         self.fed += bytes.len();
     }
 
+    /// Like [`receive`](Self::receive), as a server reading into a buffer of its own does:
+    /// whole messages are taken in place first (each checked like a polled event), and the
+    /// rest goes to `receive`. After a failure the rest of `bytes` is dropped.
+    pub fn receive_in_place(&mut self, bytes: &[u8]) {
+        let mut buf = bytes.to_vec();
+        let mut input = &mut buf[..];
+        loop {
+            let before = input.len();
+            let ev = match self.conn.take_in_place(&mut input) {
+                Ok(None) => break,
+                Ok(Some(m)) => Ok(Event::Message(m.to_message())),
+                Err(e) => Err(e),
+            };
+            self.fed += before - input.len();
+            let out = self.conn.pending_output().to_vec();
+            self.conn.consume_output(out.len());
+            let failed = ev.is_err();
+            self.check_event(&ev, &out);
+            self.output.extend_from_slice(&out);
+            self.events.push(ev);
+            if failed {
+                self.fed += input.len();
+                return;
+            }
+        }
+        self.receive(input);
+    }
+
     /// `poll_event` until `None`, writing out what each event queued.
     pub fn drain(&mut self) {
         loop {
@@ -505,25 +533,10 @@ pub fn check_client_connection(data: &[u8]) {
 /// `[config (bit 7: client role), n, n cut deltas, stream...]`: the events and the output do
 /// not depend on how the stream is cut into `receive` calls.
 pub fn check_chunk_invariance(data: &[u8]) {
-    let [cfg, ncuts, rest @ ..] = data else {
+    let Some((role, config, stream, pieces)) = cut_stream(data) else {
         return;
     };
-    let role = if cfg & 0x80 != 0 {
-        Role::Client
-    } else {
-        Role::Server
-    };
-    let config = config_from(*cfg);
-    let (cuts, stream) = rest.split_at(usize::from(ncuts % 16).min(rest.len()));
     let whole = Checked::run(role, config, &[stream]);
-    let mut pieces = Vec::new();
-    let mut at = 0;
-    for &d in cuts {
-        let end = (at + usize::from(d)).min(stream.len());
-        pieces.push(&stream[at..end]);
-        at = end;
-    }
-    pieces.push(&stream[at..]);
     let split = Checked::run(role, config, &pieces);
     assert_eq!(
         split.events,
@@ -543,6 +556,53 @@ pub fn check_chunk_invariance(data: &[u8]) {
         assert_eq!(single.events, whole.events, "byte by byte");
         assert_eq!(single.output, whole.output, "byte by byte");
     }
+}
+
+/// The input of [`check_chunk_invariance`]: a connection that takes whole messages in place
+/// out of each piece (`Connection::take_in_place`), handing the rest to `receive`, sees the
+/// same events and writes the same bytes as one fed the whole stream through `receive`.
+pub fn check_in_place(data: &[u8]) {
+    let Some((role, config, stream, pieces)) = cut_stream(data) else {
+        return;
+    };
+    let whole = Checked::run(role, config, &[stream]);
+    for pieces in [&pieces[..], &[stream][..]] {
+        let mut c = Checked::new(role, config);
+        for piece in pieces {
+            c.receive_in_place(piece);
+            c.drain();
+        }
+        c.finish();
+        let cut = lengths(pieces);
+        assert_eq!(c.events, whole.events, "in place, cut into {cut:?}");
+        assert_eq!(c.output, whole.output, "in place, cut into {cut:?}");
+    }
+}
+
+/// A role, limits, a stream and the stream in pieces.
+type CutStream<'a> = (Role, Config, &'a [u8], Vec<&'a [u8]>);
+
+/// `[cfg, ncuts, cuts..., stream...]`: the role and limits `cfg` picks, the stream, and the
+/// stream cut after each of the `ncuts % 16` cut lengths.
+fn cut_stream(data: &[u8]) -> Option<CutStream<'_>> {
+    let [cfg, ncuts, rest @ ..] = data else {
+        return None;
+    };
+    let role = if cfg & 0x80 != 0 {
+        Role::Client
+    } else {
+        Role::Server
+    };
+    let (cuts, stream) = rest.split_at(usize::from(ncuts % 16).min(rest.len()));
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    for &d in cuts {
+        let end = (at + usize::from(d)).min(stream.len());
+        pieces.push(&stream[at..end]);
+        at = end;
+    }
+    pieces.push(&stream[at..]);
+    Some((role, config_from(*cfg), stream, pieces))
 }
 
 fn lengths(pieces: &[&[u8]]) -> Vec<usize> {

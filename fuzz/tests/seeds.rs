@@ -93,3 +93,8 @@ fn deflate_round_trip() {
 fn proxy_header() {
     replay("proxy_header", tether_codec_fuzz::check_proxy_header);
 }
+
+#[test]
+fn in_place() {
+    replay("in_place", tether_codec_fuzz::check_in_place);
+}

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tether_server::{
-    Broker, CloseCode, ConnId, Ctx, Handler, HttpResponse, Message, Server, ServerConfig,
+    Broker, CloseCode, ConnId, Ctx, Handler, HttpResponse, MessageRef, Server, ServerConfig,
     ServerError, Upgrade, UpgradeRequest,
 };
 
@@ -230,13 +230,13 @@ impl Handler for Demo {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: MessageRef<'_>) {
         match self.endpoint(conn) {
             Some(Endpoint::Echo) => Echo.on_message(ctx, conn, message),
             Some(Endpoint::Hello) => Hello.on_message(ctx, conn, message),
-            Some(Endpoint::Stock) => self.ticker.on_message(ctx, conn, &message),
-            Some(Endpoint::Push) => self.pusher.on_message(ctx, conn, &message),
-            Some(Endpoint::Live) => self.live.on_message(ctx, conn, &message),
+            Some(Endpoint::Stock) => self.ticker.on_message(ctx, conn, message),
+            Some(Endpoint::Push) => self.pusher.on_message(ctx, conn, message),
+            Some(Endpoint::Live) => self.live.on_message(ctx, conn, message),
             None => {}
         }
     }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use tether_server::{ConnId, Ctx, EncodedFrame, Message, Outgoing};
+use tether_server::{ConnId, Ctx, EncodedFrame, MessageRef, Outgoing};
 
 use super::excerpt;
 
@@ -35,17 +35,17 @@ impl Pusher {
 
     /// Acknowledges a client's message, and logs its start (at most [`LOG_EXCERPT`]
     /// characters) at `debug`: a peer decides how often and how much it sends.
-    pub fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, msg: &Message) {
+    pub fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, msg: MessageRef<'_>) {
         let client = self
             .clients
             .get(&conn)
             .map_or_else(|| "?".to_owned(), IpAddr::to_string);
-        match msg {
-            Message::Text(t) => {
-                let start = excerpt(t.as_str(), LOG_EXCERPT);
+        match msg.as_text() {
+            Some(t) => {
+                let start = excerpt(t, LOG_EXCERPT);
                 log::debug!("push: {conn} from {client} says {start:?}");
             }
-            Message::Binary(b) => log::debug!("push: {conn} from {client} sent {} bytes", b.len()),
+            None => log::debug!("push: {conn} from {client} sent {} bytes", msg.len()),
         }
         if let Err(e) = ctx.send(conn, Outgoing::Text(ACK_TEXT)) {
             log::debug!("push ack to {conn}: {e}");

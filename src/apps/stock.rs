@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use tether_server::{ConnId, Ctx, Message, Outgoing, TimerId};
+use tether_server::{ConnId, Ctx, MessageRef, Outgoing, TimerId};
 
 /// How many amounts one quote holds.
 pub const QUOTE_LEN: usize = 6;
@@ -58,11 +58,8 @@ impl Ticker {
     }
 
     /// Handles a message from a `/stock` client.
-    pub fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, msg: &Message) {
-        let command = match msg {
-            Message::Text(t) => t.as_str().trim(),
-            Message::Binary(_) => "",
-        };
+    pub fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, msg: MessageRef<'_>) {
+        let command = msg.as_text().map_or("", str::trim);
         match command {
             "stock" => {
                 send(ctx, conn, &quote());

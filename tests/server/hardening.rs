@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use tether_client::{Client, ClientError};
 use tether_codec::{Event, HandshakeError};
 use tether_server::{
-    Bytes, CloseCode, ConnId, Ctx, Handler, HttpResponse, Message, SendError, Server, ServerConfig,
-    ServerError, Upgrade, UpgradeRequest,
+    Bytes, CloseCode, ConnId, Ctx, Handler, HttpResponse, MessageRef, SendError, Server,
+    ServerConfig, ServerError, Upgrade, UpgradeRequest,
 };
 
 use crate::util::*;
@@ -70,7 +70,7 @@ impl Handler for Faulty {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, msg: Message) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, msg: MessageRef<'_>) {
         match msg.as_bytes() {
             b"panic" => panic!("on_message"),
             b"bomb" => std::panic::panic_any(Bomb),
@@ -79,7 +79,7 @@ impl Handler for Faulty {
                 let _ = ctx.close(conn, CloseCode::NORMAL, "asked");
             }
             _ => {
-                let _ = ctx.send_message(conn, &msg);
+                let _ = ctx.send_message(conn, msg);
             }
         }
     }

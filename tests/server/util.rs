@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tether_client::{Client, ClientConfig};
-use tether_codec::{CloseCode, Message, Outgoing};
+use tether_codec::{CloseCode, MessageRef, Outgoing};
 use tether_server::{
     Broker, ConnId, Ctx, Handler, Server, ServerConfig, ServerHandle, Upgrade, UpgradeRequest,
 };
@@ -55,11 +55,8 @@ impl Handler for TestApp {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message) {
-        let text = match &message {
-            Message::Text(t) => t.as_str().to_owned(),
-            Message::Binary(_) => String::new(),
-        };
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: MessageRef<'_>) {
+        let text = message.as_text().unwrap_or_default();
         if let Some(room) = text.strip_prefix("join:") {
             let _ = ctx.join(conn, room);
             let _ = ctx.send(conn, Outgoing::Text("joined"));

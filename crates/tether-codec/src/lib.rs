@@ -118,7 +118,7 @@ pub use frame::header::FrameHeader;
 pub use frame::mask::apply_mask;
 pub use frame::opcode::Opcode;
 pub use mask_source::{FixedMasks, MaskSource, OsRandom};
-pub use message::{Message, Outgoing, Utf8Bytes};
+pub use message::{Message, MessageRef, Outgoing, Utf8Bytes};
 pub use status::Status;
 
 /// Not public API: what this repository's fuzz targets, benches and tests reach into. It may

@@ -493,6 +493,71 @@ mod violations {
     }
 
     #[test]
+    fn in_place_invalid_utf8_fails_with_1007() {
+        let mut s = server();
+        let mut bad = masked(0x81, b"0123456789", [1, 2, 3, 4]);
+        bad[6 + 3] = 0xFF ^ 4;
+        bad.extend(masked(0x81, b"after", [1, 2, 3, 4]));
+        let mut input = &mut bad[..];
+        let e = s.take_in_place(&mut input).unwrap_err();
+        assert_eq!(e, ProtocolError::InvalidUtf8.into());
+        assert_eq!(s.state(), State::Closed);
+        // The Close 1007 is queued, and nothing after the bad frame is taken.
+        assert_eq!(&s.pending_output()[..4], &[0x88, 0x0f, 0x03, 0xef]);
+        assert_eq!(s.take_in_place(&mut input), Ok(None));
+        assert_eq!(s.receive(input), Err(e));
+    }
+
+    #[test]
+    fn in_place_leaves_what_it_may_not_take() {
+        let mut big = Config::default();
+        big.max_frame_size = 125;
+        // A masked binary frame of 200 bytes (16-bit length), over that limit.
+        let mut over = vec![0x82, 0x80 | 126, 0, 200, 9, 9, 9, 9];
+        over.extend([0u8; 200]);
+        let cases: [(Config, Vec<u8>, Option<u16>); 5] = [
+            // Unmasked from a client: 1002 through `receive`.
+            (Config::default(), vec![0x81, 0x02, b'h', b'i'], Some(1002)),
+            // Over the frame limit: 1009.
+            (big, over, Some(1009)),
+            // A fragment, a ping, a frame not yet whole: no error, just not taken.
+            (Config::default(), masked(0x01, b"frag", [1, 2, 3, 4]), None),
+            (Config::default(), masked(0x89, b"ping", [1, 2, 3, 4]), None),
+            (
+                Config::default(),
+                masked(0x82, b"whole", [1, 2, 3, 4])[..8].to_vec(),
+                None,
+            ),
+        ];
+        for (cfg, mut bytes, code) in cases {
+            let mut s = Connection::server(cfg).unwrap();
+            let before = bytes.clone();
+            let mut input = &mut bytes[..];
+            assert_eq!(s.take_in_place(&mut input), Ok(None));
+            assert_eq!(input, &before[..], "nothing taken, nothing unmasked");
+            s.receive(input).unwrap();
+            let got = std::iter::from_fn(|| s.poll_event()).find_map(|e| e.err());
+            assert_eq!(got.and_then(|e| e.close_code()).map(|c| c.0), code);
+        }
+    }
+
+    #[test]
+    fn in_place_waits_for_buffered_input_first() {
+        let mut s = server();
+        let mut two = masked(0x81, b"one", [1, 2, 3, 4]);
+        two.extend(masked(0x81, b"two", [5, 6, 7, 8]));
+        s.receive(&two[..5]).unwrap();
+        assert_eq!(s.poll_event(), None);
+        let mut rest = two[5..].to_vec();
+        let mut input = &mut rest[..];
+        // Half a frame is buffered: the rest must follow it through `receive`, in order.
+        assert_eq!(s.take_in_place(&mut input), Ok(None));
+        s.receive(input).unwrap();
+        assert_eq!(s.poll_event(), Some(text("one")));
+        assert_eq!(s.poll_event(), Some(text("two")));
+    }
+
+    #[test]
     fn receive_is_bounded_when_not_polled() {
         let mut cfg = Config::default();
         cfg.max_frame_size = 1000;
@@ -619,13 +684,45 @@ mod props {
                 }));
             }
         }
+        (out, written(&mut s))
+    }
+
+    /// Everything `s` queued to write.
+    fn written(s: &mut Connection) -> Vec<u8> {
         let mut bytes = Vec::new();
         while s.wants_write() {
             let n = s.pending_output().len();
             bytes.extend_from_slice(s.pending_output());
             s.consume_output(n);
         }
-        (out, bytes)
+        bytes
+    }
+
+    /// Feeds `chunks` to a server as a server that reads into a buffer of its own does:
+    /// whole messages taken in place, the rest through `receive` and `poll_event`.
+    fn feed_in_place(chunks: &[&[u8]]) -> (Vec<Result<Event, Error>>, Vec<u8>) {
+        let mut s = server();
+        let mut out = Vec::new();
+        'chunks: for ch in chunks {
+            let mut buf = ch.to_vec();
+            let mut input = &mut buf[..];
+            loop {
+                match s.take_in_place(&mut input) {
+                    Ok(Some(m)) => out.push(Ok(Event::Message(m.to_message()))),
+                    Ok(None) => break,
+                    Err(e) => {
+                        out.push(Err(e));
+                        continue 'chunks;
+                    }
+                }
+            }
+            if let Err(e) = s.receive(input) {
+                out.push(Err(e));
+                break;
+            }
+            out.extend(std::iter::from_fn(|| s.poll_event()));
+        }
+        (out, written(&mut s))
     }
 
     /// `stream` cut at the points `cuts` pick (in order; empty pieces allowed).
@@ -656,6 +753,20 @@ mod props {
         fn borrowed_events_equal_owned_ones_on_arbitrary_bytes(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8)) {
             let pieces: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
             prop_assert_eq!(feed_with(&pieces, true), feed_with(&pieces, false));
+        }
+
+        #[test]
+        fn in_place_events_equal_owned_ones(msgs in proptest::collection::vec(msg(), 0..8), close: bool, cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12)) {
+            let stream = client_stream(&msgs, close);
+            let owned = feed_with(&[&stream], false);
+            prop_assert_eq!(&feed_in_place(&cut_at(&stream, &cuts)), &owned);
+            prop_assert_eq!(&feed_in_place(&[&stream]), &owned);
+        }
+
+        #[test]
+        fn in_place_events_equal_owned_ones_on_arbitrary_bytes(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..8)) {
+            let pieces: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
+            prop_assert_eq!(feed_in_place(&pieces), feed_with(&pieces, false));
         }
 
         #[test]

@@ -6,12 +6,14 @@ use std::thread::JoinHandle;
 use clap::Parser;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use tether_load::cli::{Args, Target};
-use tether_server::{ConnId, Ctx, Handler, Message, Server, ServerConfig, ServerHandle, TlsConfig};
+use tether_server::{
+    ConnId, Ctx, Handler, MessageRef, Server, ServerConfig, ServerHandle, TlsConfig,
+};
 
 struct Echo;
 
 impl Handler for Echo {
-    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: MessageRef<'_>) {
         let _ = ctx.send(conn, message.as_outgoing());
     }
 }

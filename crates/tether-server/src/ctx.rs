@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tether_codec::{CloseCode, EncodedFrame, Message, Outgoing};
+use tether_codec::{CloseCode, EncodedFrame, MessageRef, Outgoing};
 
 use crate::core::Core;
 use crate::error::SendError;
@@ -63,13 +63,21 @@ impl Ctx<'_> {
             .send_to(conn.worker(), Command::Send(conn, frame))
     }
 
-    /// Queues a received message to one connection (an echo or a relay). On this worker a
-    /// payload of 8 KiB or more is sent by reference, without a copy.
-    pub fn send_message(&mut self, conn: ConnId, msg: &Message) -> Result<(), SendError> {
-        if conn.worker() == self.core.worker {
-            return self.core.send_message_local(conn, msg);
+    /// Queues a received message to one connection (an echo or a relay): a [`MessageRef`]
+    /// from `on_message` or a kept [`Message`](tether_codec::Message). On this worker a payload of 8 KiB or more that
+    /// has a buffer of its own is sent by reference, without a copy; anything else is copied.
+    pub fn send_message<'m>(
+        &mut self,
+        conn: ConnId,
+        msg: impl Into<MessageRef<'m>>,
+    ) -> Result<(), SendError> {
+        let msg = msg.into();
+        match msg.owned() {
+            Some(owned) if conn.worker() == self.core.worker => {
+                self.core.send_message_local(conn, owned)
+            }
+            _ => self.send(conn, msg.as_outgoing()),
         }
-        self.send(conn, msg.as_outgoing())
     }
 
     /// Queues a frame encoded once (see [`EncodedFrame::server`]) to one connection.

@@ -5,9 +5,10 @@ use std::io;
 use tether_codec::{CloseCode, Event};
 
 use crate::conn::{Paused, Phase};
+use crate::ctx::Ctx;
 use crate::handler::Handler;
 use crate::id::ConnId;
-use crate::worker::Worker;
+use crate::worker::{guarded, Worker};
 
 impl<H: Handler> Worker<H> {
     /// Reads from a connection until it is drained, its budget is spent, or it is paused.
@@ -148,13 +149,73 @@ impl<H: Handler> Worker<H> {
         match conn.phase {
             Phase::Proxy => self.proxy_input(slot, serial, n),
             Phase::Handshake => self.head_input(slot, serial, n),
-            Phase::Open | Phase::Closing => {
-                if let Err(e) = conn.codec.receive(&self.read_buf[..n]) {
+            Phase::Open | Phase::Closing => self.frames(slot, serial, n),
+            Phase::HttpOnly | Phase::Linger => {}
+        }
+    }
+
+    /// Hands the whole messages at the front of the `n` bytes just read to the application
+    /// where they lie (unmasked in the read buffer: no copy, no allocation), then gives the
+    /// rest (a partial frame, a control frame, a fragment) to the codec.
+    fn frames(&mut self, slot: u32, serial: u64, n: usize) {
+        let id = ConnId::new(serial, slot);
+        let high_water = self.core.config.output_high_water;
+        let Worker {
+            core,
+            handler,
+            read_buf,
+            metrics,
+            panic_log,
+            ..
+        } = self;
+        let mut input = &mut read_buf[..n];
+        let mut paused = false;
+        while let Some(conn) = core.conns.get_gen_mut(slot, serial) {
+            let over = conn.pending() >= high_water;
+            match conn.codec.take_in_place(&mut input) {
+                Ok(Some(msg)) => {
+                    core.stats.messages_received += 1;
+                    let run = guarded(metrics, panic_log, "on_message", || {
+                        handler.on_message(&mut Ctx { core: &mut *core }, id, msg)
+                    });
+                    if run.is_none() {
+                        // An application bug must not take the worker's other peers down.
+                        core.close_local(id, CloseCode::INTERNAL_ERROR, "internal error");
+                    }
+                    core.mark_dirty(id);
+                    if over {
+                        // Backpressure, as in `dispatch`: the rest waits in the codec.
+                        if let Some(conn) = core.conns.get_gen_mut(slot, serial) {
+                            if conn.paused == Paused::No {
+                                conn.paused = Paused::Backpressure;
+                            }
+                        }
+                        paused = true;
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    log::debug!("peer {} failed the protocol: {e}", conn.peer);
+                    let code = e.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
+                    core.leave_open(id, code, &e.to_string());
+                    core.mark_dirty(id);
+                    input = &mut [];
+                    break;
+                }
+            }
+        }
+        if let Some(conn) = core.conns.get_gen_mut(slot, serial) {
+            if !input.is_empty() {
+                if let Err(e) = conn.codec.receive(input) {
                     log::debug!("receive on {}: {e}", conn.peer);
                 }
-                self.dispatch(slot, serial, true);
             }
-            Phase::HttpOnly | Phase::Linger => {}
+        }
+        if paused {
+            self.settle();
+        } else {
+            self.dispatch(slot, serial, true);
         }
     }
 
@@ -173,7 +234,9 @@ impl<H: Handler> Worker<H> {
             match event {
                 Ok(Event::Message(msg)) => {
                     self.core.stats.messages_received += 1;
-                    let run = self.call("on_message", |h, ctx| h.on_message(ctx, id, msg));
+                    let run = self.call("on_message", |h, ctx| {
+                        h.on_message(ctx, id, msg.as_message_ref())
+                    });
                     if run.is_none() {
                         // An application bug must not take the worker's other peers down.
                         self.core

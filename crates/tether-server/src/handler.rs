@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use tether_codec::handshake::Request;
-use tether_codec::{CloseCode, Message};
+use tether_codec::{CloseCode, MessageRef};
 
 use crate::ctx::Ctx;
 use crate::id::ConnId;
@@ -139,8 +139,11 @@ pub trait Handler: Send + 'static {
         let _ = (ctx, conn);
     }
 
-    /// A complete message arrived.
-    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message);
+    /// A complete message arrived. It is lent for the call: a small one is read where it
+    /// arrived, in the worker's read buffer (no copy, no allocation, no reference count).
+    /// Relay it with [`Ctx::send_message`] (which shares a large message's buffer) or
+    /// [`Ctx::send`]; keep it past the call with [`MessageRef::to_message`].
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: MessageRef<'_>);
 
     /// The connection left the open state: the peer's close code (1005 if none), the code the
     /// server closed with, the code of the peer's protocol violation, or 1006 when it vanished.

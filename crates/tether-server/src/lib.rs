@@ -81,5 +81,7 @@ pub use server::Server;
 /// permessage-deflate settings (RFC 7692), for [`ServerConfig::deflate`].
 pub use tether_codec::deflate::DeflateConfig;
 /// The codec types an application touches, so it depends on this crate alone.
-pub use tether_codec::{Bytes, CloseCode, CloseFrame, EncodedFrame, Message, Outgoing, Utf8Bytes};
+pub use tether_codec::{
+    Bytes, CloseCode, CloseFrame, EncodedFrame, Message, MessageRef, Outgoing, Utf8Bytes,
+};
 pub use tls_config::{TlsConfig, TlsError};

@@ -22,11 +22,11 @@ use crate::worker::{Worker, WAKER};
 /// A bound server, ready to run.
 ///
 /// ```no_run
-/// use tether_server::{Ctx, ConnId, Handler, Message, Server, ServerConfig};
+/// use tether_server::{Ctx, ConnId, Handler, MessageRef, Server, ServerConfig};
 ///
 /// struct Echo;
 /// impl Handler for Echo {
-///     fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, msg: Message) {
+///     fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, msg: MessageRef<'_>) {
 ///         let _ = ctx.send(conn, msg.as_outgoing());
 ///     }
 /// }

@@ -46,7 +46,7 @@ pub(crate) struct Worker<H: Handler> {
     pub(crate) accept_log: LogLimit,
     pub(crate) panic_log: LogLimit,
     /// The shared counters, held here so a guarded call needs no reference count.
-    metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     /// The last turn stopped draining commands at its batch: poll without waiting.
     more_commands: bool,
     /// When worker 0 logs its next summary, and the counts at the last one.

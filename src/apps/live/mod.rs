@@ -31,7 +31,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use tether_server::{ConnId, Ctx, Keep, LogLimit, Message, Outgoing, ServerHandle};
+use tether_server::{ConnId, Ctx, Keep, LogLimit, MessageRef, Outgoing, ServerHandle};
 
 use super::excerpt;
 use cluster::{Cluster, Job};
@@ -106,7 +106,7 @@ impl Live {
 
     /// A message from a `/live` client. Anything wrong is answered with an `error` to the
     /// sender alone.
-    pub fn on_message(&self, ctx: &mut Ctx<'_>, conn: ConnId, msg: &Message) {
+    pub fn on_message(&self, ctx: &mut Ctx<'_>, conn: ConnId, msg: MessageRef<'_>) {
         if let Err(reason) = self.dispatch(ctx, conn, msg) {
             send(ctx, conn, &json!({"msg_type": "error", "reason": reason}));
         }
@@ -117,12 +117,11 @@ impl Live {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn dispatch(&self, ctx: &mut Ctx<'_>, conn: ConnId, msg: &Message) -> Result<(), String> {
-        let Message::Text(text) = msg else {
+    fn dispatch(&self, ctx: &mut Ctx<'_>, conn: ConnId, msg: MessageRef<'_>) -> Result<(), String> {
+        let Some(text) = msg.as_text() else {
             return Err("binary messages are not part of the protocol: send JSON text".into());
         };
-        let value: Value =
-            serde_json::from_str(text.as_str()).map_err(|e| format!("invalid JSON: {e}"))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
         let Some(obj) = value.as_object() else {
             return Err("expected a JSON object with a msg_type".into());
         };

@@ -47,7 +47,7 @@ pub(super) struct InFrame {
     /// Whether this frame's payload is text to validate as it arrives (not when compressed).
     text: bool,
     /// Part of a compressed message (RFC 7692): inflated when the frame is whole.
-    compressed: bool,
+    pub(super) compressed: bool,
 }
 
 /// A fragmented message being reassembled.
@@ -66,7 +66,7 @@ pub(super) struct Assembly {
 
 impl Connection {
     /// Frees what the last [`poll_event_ref`](Self::poll_event_ref) lent out.
-    fn reclaim(&mut self) {
+    pub(super) fn reclaim(&mut self) {
         if self.lent > 0 {
             if self.lent == self.rbuf.len() {
                 // Nothing follows: start the buffer over rather than advance into it, so the
@@ -334,7 +334,11 @@ impl Connection {
 
     /// Checks a new header against the role, the limits and the message in progress.
     #[inline]
-    fn start_frame(&mut self, h: FrameHeader, header_len: usize) -> Result<InFrame, Error> {
+    pub(super) fn start_frame(
+        &mut self,
+        h: FrameHeader,
+        header_len: usize,
+    ) -> Result<InFrame, Error> {
         match (self.role, h.mask.is_some()) {
             (Role::Server, false) => return Err(ProtocolError::UnmaskedFrame.into()),
             (Role::Client, true) => return Err(ProtocolError::MaskedFrame.into()),
@@ -527,7 +531,7 @@ impl Connection {
     }
 
     /// Records a peer's violation: queues the Close it calls for and makes the error stick.
-    fn fail(&mut self, e: Error) -> Error {
+    pub(super) fn fail(&mut self, e: Error) -> Error {
         if self.state == State::Open {
             if let Some(code) = e.close_code() {
                 let mut payload = [0u8; 125];

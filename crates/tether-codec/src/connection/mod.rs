@@ -12,6 +12,7 @@ use crate::utf8::Utf8Validator;
 
 mod compress;
 mod decode;
+mod in_place;
 mod output;
 mod send;
 

@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use clap::Parser;
-use tether_codec::Message;
 use tether_server::broker::redis::{RedisBroker, RedisConfig};
-use tether_server::{Broker, ConnId, Ctx, Handler, Server, ServerConfig, Upgrade, UpgradeRequest};
+use tether_server::{
+    Broker, ConnId, Ctx, Handler, MessageRef, Server, ServerConfig, Upgrade, UpgradeRequest,
+};
 
 /// Bench server: `/broadcast` fans out, other paths echo.
 #[derive(Debug, Parser)]
@@ -68,7 +69,7 @@ impl Handler for Bench {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: Message) {
+    fn on_message(&mut self, ctx: &mut Ctx<'_>, conn: ConnId, message: MessageRef<'_>) {
         let result = match self.publishers.get(&conn) {
             Some(Path::Broadcast) => ctx.broadcast(message.as_outgoing()),
             Some(Path::Room) => ctx.publish(ROOM, message.as_outgoing()),
