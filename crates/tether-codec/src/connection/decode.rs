@@ -143,6 +143,9 @@ impl Connection {
     /// The next event, or `None` when more input is needed (or the connection is done).
     #[must_use = "events carry messages and errors that must be handled"]
     pub fn poll_event(&mut self) -> Option<Result<Event, Error>> {
+        if let Some(msg) = self.whole_message() {
+            return Some(Ok(Event::Message(msg)));
+        }
         match self.poll_step(false)? {
             Ok(Step::Event(event)) => Some(Ok(event)),
             Ok(_) => None, // only `Event` is returned without borrowing
@@ -167,6 +170,13 @@ impl Connection {
     /// ```
     #[must_use = "events carry messages and errors that must be handled"]
     pub fn poll_event_ref(&mut self) -> Option<Result<EventRef<'_>, Error>> {
+        self.reclaim();
+        // A whole binary frame is lent at once (text takes the general path, which checks it).
+        if let Some(f) = self.whole_frame().filter(|f| !f.text) {
+            self.frame = None;
+            self.lent = f.payload_len;
+            return Some(Ok(EventRef::Binary(&self.rbuf[..f.payload_len])));
+        }
         let step = match self.poll_step(true)? {
             Ok(step) => step,
             Err(e) => return Some(Err(e)),
@@ -188,6 +198,43 @@ impl Connection {
             // Checked as it arrived; a failure here would be a bug, reported as the peer's.
             Err(_) => Some(Err(ProtocolError::InvalidUtf8.into())),
         }
+    }
+
+    /// The common case in one step, without the general decoder's state machine: `receive`
+    /// took the header of an unfragmented, uncompressed data frame and unmasked its payload,
+    /// which is all here, at the front of `rbuf`. Its text is not checked yet.
+    #[inline]
+    fn whole_frame(&self) -> Option<InFrame> {
+        let f = self.frame?;
+        let h = f.header;
+        let simple = f.header_len == 0
+            && f.done == 0
+            && !f.compressed
+            && h.fin
+            && matches!(h.opcode, Opcode::Text | Opcode::Binary)
+            && self.lent == 0
+            && self.assembly.is_none()
+            && self.state == State::Open
+            && self.rbuf.len() >= f.payload_len
+            && (h.mask.is_none() || f.unmasked >= f.payload_len);
+        simple.then_some(f)
+    }
+
+    /// [`whole_frame`](Self::whole_frame)'s message, handed over. Text is checked whole by
+    /// `std` (a failure takes the general path, which reports it).
+    #[inline]
+    fn whole_message(&mut self) -> Option<Message> {
+        let f = self.whole_frame()?;
+        if f.text && std::str::from_utf8(&self.rbuf[..f.payload_len]).is_err() {
+            return None;
+        }
+        let payload = self.rbuf.split_to(f.payload_len).freeze();
+        self.frame = None;
+        Some(if f.text {
+            Message::Text(Utf8Bytes::validated(payload))
+        } else {
+            Message::Binary(payload)
+        })
     }
 
     /// Runs the decoder to the next event (`Step::Event`, or when `borrow` a `Step::Lent*`).
