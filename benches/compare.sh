@@ -2,6 +2,7 @@
 # benches/compare.sh: side-by-side WebSocket benchmarks on loopback: codec (criterion), echo, idle memory, broadcast; writes BENCHMARKS.md and benches/charts/*.svg.
 #
 # Usage: benches/compare.sh [--quick] [--runs N] [--only STEPS] [--no-codec] [--no-build] [--out FILE]
+#                           [--baseline DIR [--baseline-name NAME]]
 #
 #   --quick      every step very briefly (to test the script; numbers are meaningless)
 #   --runs N     repetitions of the codec benches and of each echo/broadcast scenario
@@ -11,10 +12,21 @@
 #   --no-codec   same as leaving codec out of --only (reuse target/criterion if present)
 #   --no-build   use the binaries already in target/
 #   --out FILE   report path (default BENCHMARKS.md)
+#   --baseline DIR
+#                another tether build as a peer: DIR holds its `tether` and `tether-bench-server`
+#                (e.g. a worktree's target/release, built there; --no-build does not build it).
+#                Echo and idle also run server NAME (`DIR/tether --app echo --workers 1`, the
+#                flags of tether-1w) right after tether-1w in every rep; broadcast runs
+#                tether-bench and NAME-bench (`DIR/tether-bench-server --workers 1`) in every rep.
+#                The report adds it to every table and checks the targets of issue 13 against it.
+#   --baseline-name NAME
+#                its name in the report (default tether-<short commit of DIR/../..>, or
+#                tether-baseline if that is not a git worktree)
 #
 # Servers, one at a time, pinned to CPU 0 (`taskset -c 0`), load pinned to CPU 1:
 #   tether --app echo --workers 1 | --workers 2, tokio-tungstenite and fastwebsockets echo
-#   servers from benches/peers (own cargo workspace), tether-bench-server for broadcast.
+#   servers from benches/peers (own cargo workspace), tether-bench-server for broadcast;
+#   with --baseline also the baseline's tether and tether-bench-server, same flags.
 # Every run is bounded in time and talks to 127.0.0.1 only.
 set -euo pipefail
 
@@ -27,6 +39,8 @@ CODEC=1
 BUILD=1
 OUT="BENCHMARKS.md"
 ONLY=",codec,echo,idle,broadcast,"
+BASELINE=""
+BASELINE_NAME=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1 ;;
@@ -35,11 +49,37 @@ while [ $# -gt 0 ]; do
         --no-build) BUILD=0 ;;
         --out) OUT="$2"; shift ;;
         --only) ONLY=",$2,"; shift ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        --baseline) BASELINE="$2"; shift ;;
+        --baseline-name) BASELINE_NAME="$2"; shift ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
     esac
     shift
 done
+
+if [ -n "$BASELINE_NAME" ] && [ -z "$BASELINE" ]; then
+    echo "compare.sh: --baseline-name needs --baseline DIR" >&2; exit 2
+fi
+if [ -n "$BASELINE" ]; then
+    [ -d "$BASELINE" ] || { echo "compare.sh: --baseline $BASELINE is not a directory" >&2; exit 2; }
+    BASELINE="$(cd "$BASELINE" && pwd)"
+    for bin in tether tether-bench-server; do
+        if [ ! -x "$BASELINE/$bin" ]; then
+            echo "compare.sh: --baseline $BASELINE has no executable $bin" >&2; exit 2
+        fi
+    done
+    if [ -z "$BASELINE_NAME" ]; then
+        if commit=$(git -C "$BASELINE/../.." rev-parse --short HEAD 2>/dev/null); then
+            BASELINE_NAME="tether-$commit"
+        else
+            BASELINE_NAME="tether-baseline"
+        fi
+    fi
+    case "$BASELINE_NAME" in
+        tether-1w|tether-2w|tokio-tungstenite|fastwebsockets|tether-bench|*'|'*|*' '*|'')
+            echo "compare.sh: --baseline-name '$BASELINE_NAME' is taken or has a space or |" >&2; exit 2 ;;
+    esac
+fi
 
 if [ "$QUICK" = 1 ]; then
     DURATION=0.5; WARMUP=0.2; RUNS=1
@@ -110,6 +150,14 @@ declare -A CMD=(
     [tether-bench]="$ROOT/target/release/tether-bench-server --workers 1 --listen 127.0.0.1:PORT"
 )
 ECHO_SERVERS="tether-1w tether-2w tokio-tungstenite fastwebsockets"
+BCAST_SERVERS="tether-bench"
+if [ -n "$BASELINE" ]; then
+    CMD[$BASELINE_NAME]="$BASELINE/tether --app echo --workers 1 --listen 127.0.0.1:PORT --log-level error --max-connections 20000"
+    CMD[$BASELINE_NAME-bench]="$BASELINE/tether-bench-server --workers 1 --listen 127.0.0.1:PORT"
+    ECHO_SERVERS="tether-1w $BASELINE_NAME tether-2w tokio-tungstenite fastwebsockets"
+    BCAST_SERVERS="tether-bench $BASELINE_NAME-bench"
+    log "baseline $BASELINE_NAME: $BASELINE"
+fi
 
 # Scenario name and tether-load flags.
 SCENARIOS=(
@@ -200,12 +248,14 @@ fi
 if want broadcast; then
 RESULTS="$WORK/broadcast.jsonl"; : > "$RESULTS"
 for rep in $(seq 1 "$RUNS"); do
-    log "broadcast rep $rep/$RUNS: $BCAST_N subscribers x $BCAST_MSGS messages of 100 B"
-    start_server tether-bench || continue
-    run_load tether-bench "broadcast$BCAST_N" "$rep" --url "ws://127.0.0.1:$PORT/broadcast" \
-        --broadcast "$BCAST_N" --messages "$BCAST_MSGS" --size 100 --connect-timeout 120 --spin
-    stop_server
-    sleep 1
+    for server in $BCAST_SERVERS; do
+        log "broadcast rep $rep/$RUNS on $server: $BCAST_N subscribers x $BCAST_MSGS messages of 100 B"
+        start_server "$server" || continue
+        run_load "$server" "broadcast$BCAST_N" "$rep" --url "ws://127.0.0.1:$PORT/broadcast" \
+            --broadcast "$BCAST_N" --messages "$BCAST_MSGS" --size 100 --connect-timeout 120 --spin
+        stop_server
+        sleep 1
+    done
 done
 fi
 
@@ -213,8 +263,10 @@ SIZES_JSON=$("$LOAD" --sizes)
 MACHINE="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(free -g | awk '/Mem:/{print $2}') GiB, Linux $(uname -r), $(rustc --version)"
 QUICK_FLAG=""
 [ "$QUICK" = 1 ] && QUICK_FLAG="--quick"
+BASELINE_ARGS=()
+[ -n "$BASELINE" ] && BASELINE_ARGS=(--baseline-name "$BASELINE_NAME" --baseline-dir "$BASELINE")
 log "writing $OUT and benches/charts/"
 cat "$WORK"/echo.jsonl "$WORK"/idle.jsonl "$WORK"/broadcast.jsonl > "$WORK/results.jsonl" 2>/dev/null || true
 python3 benches/report.py --results "$WORK/results.jsonl" "${CRITERION_ARGS[@]}" --codec-ab "$WORK/codec-ab.jsonl" \
     --sizes "$SIZES_JSON" --machine "$MACHINE" --load "$(uptime)" --runs "$RUNS" \
-    --notes benches/analysis.md --out "$OUT" --charts benches/charts $QUICK_FLAG
+    --notes benches/analysis.md --out "$OUT" --charts benches/charts $QUICK_FLAG ${BASELINE_ARGS[@]+"${BASELINE_ARGS[@]}"}

@@ -33,6 +33,9 @@ COLORS = {
     "reference": "#a0aec0",
     "tether-bench": "#2b6cb0",
 }
+# The baseline tether build (compare.sh --baseline), in every chart it appears in.
+BASELINE_COLOR = "#805ad5"
+BASELINE_SHADES = ["#d6bcfa", "#805ad5", "#44337a"]  # broadcast p50, p99, max
 
 
 def load_results(path):
@@ -71,6 +74,30 @@ def clean(records):
 def med(records, key):
     vals = [r[key] for r in records if isinstance(r.get(key), (int, float))]
     return statistics.median(vals) if vals else None
+
+
+def rep_of(record):
+    """The rep number of a record (the label's last field)."""
+    return record.get("label", "").split("|")[-1]
+
+
+def rep_ratios(num, den, key):
+    """Per-rep ratios num[key] / den[key] of two servers' records from the same reps of one
+    run, and how many reps were paired: (median of the ratios or None, ratios used, reps paired).
+    Reps where either run was noisy (see `clean`) are left out unless every rep was."""
+    n_by, d_by = {}, {}
+    for r in num:
+        n_by.setdefault(rep_of(r), r)
+    for r in den:
+        d_by.setdefault(rep_of(r), r)
+    pairs = []
+    for rep in n_by.keys() & d_by.keys():
+        a, b = n_by[rep].get(key), d_by[rep].get(key)
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b:
+            quiet = all((x.get("other_cpu_pct") or 0) < NOISY_PCT for x in (n_by[rep], d_by[rep]))
+            pairs.append((a / b, quiet))
+    used = [r for r, q in pairs if q] or [r for r, _ in pairs]
+    return (statistics.median(used) if used else None), len(used), len(pairs)
 
 
 def criterion_ns(root, *parts):
@@ -198,7 +225,21 @@ def main():
     ap.add_argument("--charts", default="benches/charts")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--note", default="", help="a line shown under the title")
+    ap.add_argument(
+        "--baseline-name",
+        default="",
+        help="server name of the baseline tether build (compare.sh --baseline); its broadcast "
+        "server is NAME-bench",
+    )
+    ap.add_argument("--baseline-dir", default="", help="where the baseline binaries are (shown only)")
     a = ap.parse_args()
+    base_name = a.baseline_name
+    base_bench = f"{base_name}-bench" if base_name else ""
+    echo_servers = list(ECHO_SERVERS)
+    if base_name:
+        echo_servers.insert(1, base_name)
+        COLORS[base_name] = BASELINE_COLOR
+        COLORS[base_bench] = BASELINE_COLOR
 
     os.makedirs(a.charts, exist_ok=True)
     charts_rel = os.path.relpath(a.charts, os.path.dirname(os.path.abspath(a.out)) or ".")
@@ -231,16 +272,22 @@ def main():
         "the kernel's share of it from `/proc/PID/stat`) · p99 latency. `tether-2w` runs 2 workers on the same single pinned core: it shows the "
         "cost of sharding, not scaling.\n"
     )
-    header = "| scenario | " + " | ".join(ECHO_SERVERS) + " |"
+    if base_name:
+        where = f" (`{a.baseline_dir}`)" if a.baseline_dir else ""
+        md.append(
+            f"`{base_name}` is an older tether build{where} run as a peer with tether-1w's flags "
+            "(`--workers 1`), right after tether-1w in every rep.\n"
+        )
+    header = "| scenario | " + " | ".join(echo_servers) + " |"
     md.append(header)
-    md.append("|---|" + "---|" * len(ECHO_SERVERS))
+    md.append("|---|" + "---|" * len(echo_servers))
     echo = {}
     noisy = []
     for sc in SCENARIOS:
         cells = []
         base = clean(runs.get(("tether-1w", sc), []))
         b_rate, b_cpu = med(base, "msgs_per_s"), med(base, "server_cpu_us_per_msg")
-        for srv in ECHO_SERVERS:
+        for srv in echo_servers:
             all_rs = runs.get((srv, sc), [])
             rs = clean(all_rs)
             if len(rs) < len(all_rs):
@@ -272,7 +319,7 @@ def main():
                     f"msg/s  ({fmt(echo[(srv, sc)][1], 2)} µs CPU)",
                     COLORS[srv],
                 )
-                for srv in ECHO_SERVERS
+                for srv in echo_servers
             ],
             note=f"medians of {a.runs} run(s); server on CPU 0, load on CPU 1",
         )
@@ -289,7 +336,7 @@ def main():
             f"{sc}: "
             + ", ".join(
                 f"{srv} {fmt(echo[(srv, sc)][3], 0)}%"
-                for srv in ECHO_SERVERS
+                for srv in echo_servers
                 if echo[(srv, sc)][3] is not None
             )
             for sc in SCENARIOS
@@ -339,7 +386,7 @@ def main():
     md.append("| server | " + " | ".join(f"{n} conns: B/conn" for n in idle_sizes) + " | kernel slab B/conn pair |")
     md.append("|---|" + "---|" * (len(idle_sizes) + 1))
     idle = {}
-    for srv in ECHO_SERVERS:
+    for srv in echo_servers:
         cells, slab = [], None
         for n in idle_sizes:
             rs = runs.get((srv, f"idle{n}"), [])
@@ -356,7 +403,7 @@ def main():
             os.path.join(a.charts, "idle.svg"),
             f"Idle server RSS per connection at {n_max} connections",
             "bytes per connection (lower is better)",
-            [(s, idle.get((s, n_max)), "B", COLORS[s]) for s in ECHO_SERVERS],
+            [(s, idle.get((s, n_max)), "B", COLORS[s]) for s in echo_servers],
         )
         md.append(f"![idle memory]({charts_rel}/idle.svg)\n")
         t = idle.get(("tether-1w", n_max))
@@ -403,37 +450,85 @@ def main():
     # ---- broadcast ----
     md.append("## Broadcast\n")
     bc = [(k, v) for k, v in runs.items() if k[1].startswith("broadcast")]
+    bc_sc = None  # the broadcast scenario, for the targets of issue 13
     if bc:
-        (srv, sc), rs = bc[0]
+        main = (
+            [kv for kv in bc if kv[0][0] == "tether-bench"]
+            or [kv for kv in bc if kv[0][0] != base_bench]
+            or bc
+        )
+        (srv, sc), rs = main[0]
+        bc_sc = sc
+
+        def bstats(records):
+            rs = clean(records)
+            if not rs:
+                return None
+            ms = lambda k: (lambda v: v / 1000 if v else None)(med(rs, k))
+            return {
+                "p50": ms("p50_us"), "p99": ms("p99_us"), "max": ms("max_us"), "fan": ms("fanout_p50_us"),
+                "fps": med(rs, "frames_per_s"), "cpu_fps": med(rs, "server_frames_per_cpu_s"),
+                "sys": med(rs, "server_sys_pct"),
+            }
+
+        def brow(st):
+            return (
+                f"{fmt(st['p50'], 2)} ms | {fmt(st['p99'], 2)} ms | {fmt(st['max'], 2)} ms | "
+                f"{fmt(st['fan'], 2)} ms | {fmt(st['fps'])} | {fmt(st['cpu_fps'])} | {fmt(st['sys'], 0)} % |"
+            )
+
         rs = clean(rs)
         n = rs[0]["connections"]
-        p50, p99, mx = med(rs, "p50_us"), med(rs, "p99_us"), med(rs, "max_us")
-        fps, cpu_fps = med(rs, "frames_per_s"), med(rs, "server_frames_per_cpu_s")
-        fan = med(rs, "fanout_p50_us")
+        main_st = bstats(rs)
+        p99, cpu_fps = med(rs, "p99_us"), main_st["cpu_fps"]
         md.append(
             f"`tether-bench-server --workers 1` (`/broadcast` calls `Ctx::broadcast`), {n} "
             f"subscribers, {rs[0]['messages']} messages of {rs[0]['size']} B, one at a time.\n"
         )
-        sys_pct = med(rs, "server_sys_pct")
+        base_st = bstats(runs.get((base_bench, sc), [])) if base_name else None
+        if base_name:
+            md.append(
+                f"`{base_bench}` is the baseline build's `tether-bench-server --workers 1`, run "
+                "right after `tether-bench` in every rep.\n"
+            )
         spin = " The load generator busy-polls (`--spin`), so the server's sends do not pay to wake it, as on a real network." if rs[0].get("spin") else ""
         md.append(spin.strip() + ("\n" if spin else ""))
-        md.append("| delivery p50 | p99 | max | fan-out to all (p50) | frames/s while fanning out | frames per server CPU second | kernel share of server CPU |")
-        md.append("|---|---|---|---|---|---|---|")
-        md.append(
-            f"| {fmt(p50 / 1000 if p50 else None, 2)} ms | {fmt(p99 / 1000 if p99 else None, 2)} ms | "
-            f"{fmt(mx / 1000 if mx else None, 2)} ms | {fmt(fan / 1000 if fan else None, 2)} ms | "
-            f"{fmt(fps)} | {fmt(cpu_fps)} | {fmt(sys_pct, 0)} % |\n"
-        )
+        cols = "delivery p50 | p99 | max | fan-out to all (p50) | frames/s while fanning out | frames per server CPU second | kernel share of server CPU |"
+        if base_name:
+            md.append("| server | " + cols)
+            md.append("|---|---|---|---|---|---|---|---|")
+            md.append("| tether-bench | " + brow(main_st))
+            md.append(f"| {base_bench} | " + (brow(base_st) if base_st else "– | – | – | – | – | – | – |"))
+            md.append("")
+        else:
+            md.append("| " + cols)
+            md.append("|---|---|---|---|---|---|---|")
+            md.append("| " + brow(main_st) + "\n")
+        bars = [
+            ("p50", main_st["p50"], "ms", "#63b3ed"),
+            ("p99", main_st["p99"], "ms", "#2b6cb0"),
+            ("max", main_st["max"], "ms", "#1a365d"),
+        ]
+        title = f"Broadcast of {rs[0]['size']} B to {n} clients (tether, 1 worker)"
+        note = f"{fmt(cpu_fps)} frames per server CPU second"
+        if base_name:
+            bars = [(f"tether {lbl}", v, u, c) for lbl, v, u, c in bars]
+            if base_st:
+                bars += [
+                    (f"{base_name} {k}", base_st[k], "ms", c)
+                    for k, c in zip(["p50", "p99", "max"], BASELINE_SHADES)
+                ]
+            title = f"Broadcast of {rs[0]['size']} B to {n} clients (1 worker)"
+            note = (
+                f"frames per server CPU second: tether {fmt(cpu_fps)}, {base_name} "
+                f"{fmt(base_st['cpu_fps'] if base_st else None)}"
+            )
         bar_chart(
             os.path.join(a.charts, "broadcast.svg"),
-            f"Broadcast of {rs[0]['size']} B to {n} clients (tether, 1 worker)",
+            title,
             "delivery latency, ms (lower is better)",
-            [
-                ("p50", p50 / 1000 if p50 else None, "ms", "#63b3ed"),
-                ("p99", p99 / 1000 if p99 else None, "ms", "#2b6cb0"),
-                ("max", mx / 1000 if mx else None, "ms", "#1a365d"),
-            ],
-            note=f"{fmt(cpu_fps)} frames per server CPU second",
+            bars,
+            note=note,
         )
         md.append(f"![broadcast]({charts_rel}/broadcast.svg)\n")
         targets.append(
@@ -569,6 +664,99 @@ def main():
     for name, value, ok in targets:
         md.append(f"| {name} | {value} | {'yes' if ok else '**no**'} |")
     md.append("")
+
+    # ---- targets of issue 13 ----
+    md.append("## Targets of issue 13\n")
+    md.append(
+        "Every ratio of two servers is taken within one rep of this run (the servers of a rep "
+        "run back to back), then the median over the reps is reported: this machine's speed "
+        "drifts between reps more than between neighbours. Reps where either server's run was "
+        f"noisy (other processes ≥ {NOISY_PCT:.0f}% of a CPU) are left out unless all were. "
+        "CPU per message is the server's user+system time per echo.\n"
+    )
+    t13 = []  # (target, measured, ok)
+
+    def cpu_vs(sc, peer, limit, strict):
+        """tether-1w's server CPU per message over `peer`'s in scenario `sc`, per rep."""
+        t_rs, p_rs = runs.get(("tether-1w", sc), []), runs.get((peer, sc), [])
+        r, used, paired = rep_ratios(t_rs, p_rs, "server_cpu_us_per_msg")
+        if r is None:
+            return "not measured", False
+        t_m, p_m = med(clean(t_rs), "server_cpu_us_per_msg"), med(clean(p_rs), "server_cpu_us_per_msg")
+        ok = r < limit if strict else r <= limit
+        reps = f"{used} rep{'s' if used != 1 else ''}" + (f" of {paired}" if used != paired else "")
+        return f"{r:.2f}× ({reps}; medians {fmt(t_m, 2)} vs {fmt(p_m, 2)} µs)", ok
+
+    for sc, limit in [("1x64inflightx20B", 0.80), ("100x20B", 0.90), ("10x1KiB", 0.90)]:
+        name = f"{SCENARIO_TEXT[sc]}: server CPU per message ≤ {limit:.2f}× "
+        if base_name:
+            value, ok = cpu_vs(sc, base_name, limit, strict=False)
+            t13.append((name + f"`{base_name}`", value, ok))
+        else:
+            t13.append((name + "the baseline", "not measured (no `--baseline`)", False))
+
+    n_idle = idle_sizes[-1] if idle_sizes else None
+    if n_idle is not None:
+        t_idle = med(runs.get(("tether-1w", f"idle{n_idle}"), []), "rss_bytes_per_conn")
+        b_idle = med(runs.get((base_name, f"idle{n_idle}"), []), "rss_bytes_per_conn") if base_name else None
+        value = f"{fmt(t_idle, 0)} B" if t_idle is not None else "not measured"
+        if base_name:
+            value += f" (`{base_name}`: {fmt(b_idle, 0)} B)"
+        t13.append(
+            (
+                f"idle: ≤ 0.27 KiB (276 B) server RSS per connection at {n_idle:,}",
+                value,
+                t_idle is not None and t_idle <= 276,
+            )
+        )
+    else:
+        t13.append(("idle: ≤ 0.27 KiB (276 B) server RSS per connection at 19,900", "not measured", False))
+
+    bc_name = "broadcast: frames per server CPU second ≥ 1.10× "
+    if base_name and bc_sc:
+        t_rs, b_rs = runs.get(("tether-bench", bc_sc), []), runs.get((base_bench, bc_sc), [])
+        r, used, paired = rep_ratios(t_rs, b_rs, "server_frames_per_cpu_s")
+        if r is None:
+            t13.append((bc_name + f"`{base_bench}`", "not measured", False))
+        else:
+            reps = f"{used} rep{'s' if used != 1 else ''}" + (f" of {paired}" if used != paired else "")
+            t13.append(
+                (
+                    bc_name + f"`{base_bench}` (io_uring did not land)",
+                    f"{r:.2f}× ({reps}; medians {fmt(med(clean(t_rs), 'server_frames_per_cpu_s'))} vs "
+                    f"{fmt(med(clean(b_rs), 'server_frames_per_cpu_s'))})",
+                    r >= 1.10,
+                )
+            )
+    else:
+        t13.append((bc_name + "the baseline", "not measured" + ("" if base_name else " (no `--baseline`)"), False))
+
+    for sc in SCENARIOS:
+        for peer in ["fastwebsockets", "tokio-tungstenite"]:
+            value, ok = cpu_vs(sc, peer, 1.0, strict=True)
+            t13.append((f"echo {sc}: server CPU per message < 1.00× {peer}", value, ok))
+
+    by_size = {int(r["size"]): r for r in ab}
+    for size, key, peer, limit in [
+        (16, "vs_fastwebsockets", "fastwebsockets", 1.2),
+        (125, "vs_fastwebsockets", "fastwebsockets", 1.2),
+        (1048576, "vs_tungstenite", "tungstenite", 2.0),
+    ]:
+        r = by_size.get(size, {}).get(key)
+        runs_n = by_size.get(size, {}).get("runs")
+        t13.append(
+            (
+                f"codec decode {human_size(str(size))}, owned `poll_event` (`codec_ab`): ≥ {limit:.1f}× {peer}",
+                f"{xfmt(r)} (median of {runs_n} run(s))" if r is not None else "not measured",
+                r is not None and r >= limit,
+            )
+        )
+
+    md.append("| target | measured | met |")
+    md.append("|---|---|---|")
+    for name, value, ok in t13:
+        md.append(f"| {name} | {value} | {'yes' if ok else '**no**'} |")
+    md.append("")
     if failed:
         md.append("Failed runs: " + ", ".join(f"`{f}`" for f in failed) + "\n")
 
@@ -593,6 +781,12 @@ def main():
         "target/release/tether-load --url ws://127.0.0.1:9001/ -c 100 -s 20 -k 1 -d 5 --server-pid $!\n"
         "```\n"
     )
+    if base_name:
+        md.append(
+            f"This run had the baseline `{base_name}` as a peer: `benches/compare.sh --baseline "
+            f"{a.baseline_dir or 'DIR'} --baseline-name {base_name}` (DIR holds that build's "
+            "`tether` and `tether-bench-server`; build it in its own worktree first).\n"
+        )
     with open(a.out, "w") as f:
         f.write("\n".join(md))
     # The summary for the terminal: the echo table and the targets.
