@@ -61,7 +61,7 @@ impl Connection {
             params.decompress_window_bits(role),
             params.decompress_no_context_takeover(role),
         )?;
-        self.deflate = Some(Box::new(DeflateState {
+        self.ext_mut().deflate = Some(Box::new(DeflateState {
             params: *params,
             deflater,
             inflater,
@@ -75,13 +75,13 @@ impl Connection {
 
     /// The permessage-deflate parameters in force, if the extension was negotiated.
     pub fn deflate_params(&self) -> Option<crate::deflate::DeflateParams> {
-        self.deflate.as_ref().map(|d| d.params)
+        self.deflate().map(|d| d.params)
     }
 
     /// Compresses `payload` if the extension is on and the message is long enough; returns
     /// the compressed bytes (to be sent with RSV1), or `None` to send it as it is.
     pub(super) fn compress_message(&mut self, payload: &[u8]) -> Result<Option<BytesMut>, Error> {
-        let Some(d) = self.deflate.as_deref_mut() else {
+        let Some(d) = self.deflate_mut() else {
             return Ok(None);
         };
         if payload.len() < d.threshold {
@@ -98,7 +98,7 @@ impl Connection {
         &self,
         frame: &crate::encoded::EncodedFrame,
     ) -> Result<Broadcast, Error> {
-        let Some(d) = self.deflate.as_deref() else {
+        let Some(d) = self.deflate() else {
             return Ok(Broadcast::AsIs);
         };
         let Some((_, payload)) = frame.data_payload() else {
@@ -123,7 +123,7 @@ impl Connection {
 
     /// Gives the compression buffer back for the next message.
     pub(super) fn recycle(&mut self, buf: BytesMut) {
-        if let Some(d) = self.deflate.as_deref_mut() {
+        if let Some(d) = self.deflate_mut() {
             // A large message's buffer is not kept: an idle connection holds little.
             if buf.capacity() <= super::RETAIN {
                 d.scratch = buf;
@@ -140,15 +140,26 @@ impl Connection {
         out: &mut BytesMut,
     ) -> Result<(), Error> {
         let limit = self.config.max_message_size;
-        match self.deflate.as_deref_mut() {
+        match self.deflate_mut() {
             Some(d) => d.inflater.inflate(payload, fin, limit, out),
             None => Err(ProtocolError::ReservedBits.into()),
         }
     }
 
     /// Whether RSV1 may start a compressed message here.
+    #[inline]
     pub(super) fn deflate_on(&self) -> bool {
-        self.deflate.is_some()
+        self.deflate().is_some()
+    }
+
+    fn deflate(&self) -> Option<&DeflateState> {
+        self.ext.as_deref().and_then(|x| x.deflate.as_deref())
+    }
+
+    fn deflate_mut(&mut self) -> Option<&mut DeflateState> {
+        self.ext
+            .as_deref_mut()
+            .and_then(|x| x.deflate.as_deref_mut())
     }
 }
 
@@ -177,6 +188,7 @@ impl Connection {
     }
 
     pub(super) fn deflate_on(&self) -> bool {
-        self.deflate.is_some() // never: `DeflateState` has no values without the feature
+        // never: `DeflateState` has no values without the feature
+        self.ext.as_deref().is_some_and(|x| x.deflate.is_some())
     }
 }

@@ -4,6 +4,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::{compress, Connection, Event, EventRef, Role, State, RETAIN};
 use crate::close::{self, CloseCode, CloseFrame};
+use crate::config::Config;
 use crate::error::{CapacityError, Error, ProtocolError, UsageError};
 use crate::frame::header::FrameHeader;
 use crate::frame::mask::{apply_mask, extend_unmasked};
@@ -66,19 +67,13 @@ pub(super) struct Assembly {
 
 impl Connection {
     /// Frees what the last [`poll_event_ref`](Self::poll_event_ref) lent out.
+    #[inline(always)]
     pub(super) fn reclaim(&mut self) {
-        if self.lent > 0 {
-            if self.lent == self.rbuf.len() {
-                // Nothing follows: start the buffer over rather than advance into it, so the
-                // next `receive` needs no bookkeeping to reuse its space.
-                self.rbuf.clear();
-            } else {
-                self.rbuf.advance(self.lent);
+        // Called first by every input call: the common case, nothing lent, stays inline.
+        if let Some(io) = self.io.as_deref_mut() {
+            if io.lent > 0 || io.assembly.as_ref().is_some_and(|a| a.lent) {
+                io.reclaim();
             }
-            self.lent = 0;
-        }
-        if self.assembly.as_ref().is_some_and(|a| a.lent) {
-            self.assembly = None;
         }
     }
 
@@ -90,48 +85,58 @@ impl Connection {
     /// Bytes arriving after the connection closed are dropped.
     pub fn receive(&mut self, data: &[u8]) -> Result<(), Error> {
         self.reclaim();
-        if let Some(e) = self.error {
+        if let Some(e) = self.error() {
             return Err(e);
         }
         if self.state == State::Closed || self.eof {
             return Ok(());
         }
-        if self.rbuf.len() > self.config.max_frame_size + FrameHeader::MAX_LEN {
+        let max_frame_size = self.config.max_frame_size;
+        if self.buffered_input() > max_frame_size + FrameHeader::MAX_LEN {
             return Err(UsageError::ReceiveBufferFull.into());
+        }
+        if data.is_empty() {
+            return Ok(()); // and no buffers for nothing
         }
         let mut data = data;
         // The next frame starts at `data`: take its header now, so that its payload is
         // unmasked while it is copied in (one pass over memory instead of two). A header that
         // fails a check is left for `poll_event` to report, in order.
-        if self.frame.is_none() && self.rbuf.is_empty() {
+        let fresh = !self
+            .io
+            .as_deref()
+            .is_some_and(|io| io.frame.is_some() || !io.rbuf.is_empty());
+        if fresh {
             if let Ok(crate::Status::Complete((h, n))) = FrameHeader::decode(data) {
                 // The header is not buffered: the frame's payload starts `rbuf`.
                 if let Ok(f) = self.start_frame(h, 0) {
-                    self.frame = Some(f);
-                    self.rbuf.reserve(f.payload_len.min(STEP));
+                    let io = self.io_mut();
+                    io.frame = Some(f);
+                    io.rbuf.reserve(f.payload_len.min(STEP));
                     data = &data[n..];
                 }
             }
         }
-        let need = self.rbuf.len().saturating_add(data.len());
-        if need > self.rbuf.capacity() {
-            let end = self.frame.map_or(need, |f| f.header_len + f.payload_len);
-            grow(&mut self.rbuf, need, end);
+        let io = self.io_mut();
+        let need = io.rbuf.len().saturating_add(data.len());
+        if need > io.rbuf.capacity() {
+            let end = io.frame.map_or(need, |f| f.header_len + f.payload_len);
+            grow(&mut io.rbuf, need, end);
         }
-        if let Some(f) = self.frame.as_mut() {
+        if let Some(f) = io.frame.as_mut() {
             if let Some(key) = f.header.mask {
-                if self.rbuf.len() == f.header_len + f.unmasked && f.unmasked < f.payload_len {
+                if io.rbuf.len() == f.header_len + f.unmasked && f.unmasked < f.payload_len {
                     let k = (f.payload_len - f.unmasked).min(data.len());
-                    extend_unmasked(&mut self.rbuf, &data[..k], key, f.unmasked);
+                    extend_unmasked(&mut io.rbuf, &data[..k], key, f.unmasked);
                     f.unmasked += k;
                     data = &data[k..];
                 }
             }
         }
         if !data.is_empty() {
-            self.rbuf.extend_from_slice(data);
+            io.rbuf.extend_from_slice(data);
         }
-        self.rbuf_big |= self.rbuf.len() > RETAIN;
+        io.rbuf_big |= io.rbuf.len() > RETAIN;
         Ok(())
     }
 
@@ -173,18 +178,23 @@ impl Connection {
         self.reclaim();
         // A whole binary frame is lent at once (text takes the general path, which checks it).
         if let Some(f) = self.whole_frame().filter(|f| !f.text) {
-            self.frame = None;
-            self.lent = f.payload_len;
-            return Some(Ok(EventRef::Binary(&self.rbuf[..f.payload_len])));
+            let io = self.io_mut();
+            io.frame = None;
+            io.lent = f.payload_len;
+            return Some(Ok(EventRef::Binary(&io.rbuf[..f.payload_len])));
         }
         let step = match self.poll_step(true)? {
             Ok(step) => step,
             Err(e) => return Some(Err(e)),
         };
+        if let Step::Event(event) = step {
+            return Some(Ok(EventRef::Other(event)));
+        }
+        let io = self.io.as_deref()?;
         let (text, data) = match step {
-            Step::Event(event) => return Some(Ok(EventRef::Other(event))),
-            Step::Lent { text, start, len } => (text, &self.rbuf[start..start + len]),
-            Step::LentAssembly { text } => match self.assembly.as_deref() {
+            Step::Event(_) => return None, // returned above
+            Step::Lent { text, start, len } => (text, &io.rbuf[start..start + len]),
+            Step::LentAssembly { text } => match io.assembly.as_deref() {
                 Some(a) => (text, &a.data[..]),
                 None => return None,
             },
@@ -205,17 +215,18 @@ impl Connection {
     /// which is all here, at the front of `rbuf`. Its text is not checked yet.
     #[inline]
     fn whole_frame(&self) -> Option<InFrame> {
-        let f = self.frame?;
+        let io = self.io.as_deref()?;
+        let f = io.frame?;
         let h = f.header;
         let simple = f.header_len == 0
             && f.done == 0
             && !f.compressed
             && h.fin
             && matches!(h.opcode, Opcode::Text | Opcode::Binary)
-            && self.lent == 0
-            && self.assembly.is_none()
+            && io.lent == 0
+            && io.assembly.is_none()
             && self.state == State::Open
-            && self.rbuf.len() >= f.payload_len
+            && io.rbuf.len() >= f.payload_len
             && (h.mask.is_none() || f.unmasked >= f.payload_len);
         simple.then_some(f)
     }
@@ -225,11 +236,12 @@ impl Connection {
     #[inline]
     fn whole_message(&mut self) -> Option<Message> {
         let f = self.whole_frame()?;
-        if f.text && std::str::from_utf8(&self.rbuf[..f.payload_len]).is_err() {
+        let io = self.io_mut();
+        if f.text && std::str::from_utf8(&io.rbuf[..f.payload_len]).is_err() {
             return None;
         }
-        let payload = self.rbuf.split_to(f.payload_len).freeze();
-        self.frame = None;
+        let payload = io.rbuf.split_to(f.payload_len).freeze();
+        io.frame = None;
         Some(if f.text {
             Message::Text(Utf8Bytes::validated(payload))
         } else {
@@ -253,11 +265,13 @@ impl Connection {
                 }
                 Ok(Step::Continue) => continue,
                 Ok(Step::NeedMore) => {
-                    if self.rbuf.is_empty() {
-                        if self.rbuf_big {
-                            self.rbuf = BytesMut::new();
+                    if let Some(io) = self.io.as_deref_mut() {
+                        if io.rbuf.is_empty() {
+                            if io.rbuf_big {
+                                io.rbuf = BytesMut::new();
+                            }
+                            io.rbuf_big = false;
                         }
-                        self.rbuf_big = false;
                     }
                     if self.eof {
                         self.state = State::Closed;
@@ -276,36 +290,41 @@ impl Connection {
     /// Advances by at most one frame. With `borrow`, a whole message is left in place and
     /// described by `Step::Lent` or `Step::LentAssembly`.
     fn next_frame_event(&mut self, borrow: bool) -> Result<Step, Error> {
-        let frame = match self.frame {
+        let Some(io) = self.io.as_deref_mut() else {
+            return Ok(Step::NeedMore); // nothing has arrived
+        };
+        let frame = match io.frame {
             Some(f) => f,
-            None => match FrameHeader::decode(&self.rbuf)? {
+            None => match FrameHeader::decode(&io.rbuf)? {
                 crate::Status::Partial => return Ok(Step::NeedMore),
                 crate::Status::Complete((header, header_len)) => {
                     let f = self.start_frame(header, header_len)?;
-                    self.frame = Some(f);
+                    let io = self.io_mut();
+                    io.frame = Some(f);
                     let whole = header_len + f.payload_len;
                     // The header is in `rbuf` too: a 64 KiB frame still takes one step.
                     let step = whole.min(STEP + FrameHeader::MAX_LEN);
-                    self.rbuf.reserve(step.saturating_sub(self.rbuf.len()));
+                    io.rbuf.reserve(step.saturating_sub(io.rbuf.len()));
                     f
                 }
             },
         };
+        let io = self.io_mut();
         // Unmask and validate whatever part of the payload has arrived.
-        let avail = (self.rbuf.len() - frame.header_len).min(frame.payload_len);
+        let avail = (io.rbuf.len() - frame.header_len).min(frame.payload_len);
         if avail > frame.done {
             if let Some(key) = frame.header.mask {
                 if avail > frame.unmasked {
                     let raw =
-                        &mut self.rbuf[frame.header_len + frame.unmasked..frame.header_len + avail];
+                        &mut io.rbuf[frame.header_len + frame.unmasked..frame.header_len + avail];
                     apply_mask(raw, key, frame.unmasked);
                 }
             }
             if frame.text {
-                self.utf8
-                    .feed(&self.rbuf[frame.header_len + frame.done..frame.header_len + avail])?;
+                io.utf8
+                    .feed(&io.rbuf[frame.header_len + frame.done..frame.header_len + avail])?;
             }
-            if let Some(f) = self.frame.as_mut() {
+            if let Some(f) = io.frame.as_mut() {
                 f.done = avail;
                 f.unmasked = f.unmasked.max(avail);
             }
@@ -318,11 +337,12 @@ impl Connection {
                 return Ok(step);
             }
         }
+        let io = self.io_mut();
         if frame.header_len > 0 {
-            self.rbuf.advance(frame.header_len);
+            io.rbuf.advance(frame.header_len);
         }
-        let payload = self.rbuf.split_to(frame.payload_len).freeze();
-        self.frame = None;
+        let payload = io.rbuf.split_to(frame.payload_len).freeze();
+        io.frame = None;
         if frame.compressed {
             return Ok(match self.finish_compressed(frame.header, &payload)? {
                 Some(event) => Step::Event(event),
@@ -347,18 +367,20 @@ impl Connection {
         if !data || !h.fin || frame.compressed {
             return Ok(None);
         }
-        self.frame = None;
+        let open = self.state == State::Open;
+        let io = self.io_mut();
+        io.frame = None;
         let whole = frame.header_len + frame.payload_len;
         let text = frame.text;
         if text {
-            self.utf8.finish()?;
+            io.utf8.finish()?;
         }
         if h.opcode != Opcode::Continuation {
-            if self.state != State::Open {
-                self.rbuf.advance(whole); // we sent Close: data is no longer accepted (§5.5.1)
+            if !open {
+                io.rbuf.advance(whole); // we sent Close: data is no longer accepted (§5.5.1)
                 return Ok(Some(Step::Continue));
             }
-            self.lent = whole;
+            io.lent = whole;
             return Ok(Some(Step::Lent {
                 text,
                 start: frame.header_len,
@@ -366,14 +388,14 @@ impl Connection {
             }));
         }
         // The last fragment: append it and lend the assembly.
-        let Some(a) = self.assembly.as_mut() else {
+        let Some(a) = io.assembly.as_mut() else {
             return Err(ProtocolError::UnexpectedContinuation.into());
         };
-        append(a, &self.rbuf[frame.header_len..whole]);
+        append(a, &io.rbuf[frame.header_len..whole]);
         a.lent = true;
-        self.rbuf.advance(whole);
-        if self.state != State::Open {
-            self.assembly = None;
+        io.rbuf.advance(whole);
+        if !open {
+            io.assembly = None;
             return Ok(Some(Step::Continue));
         }
         Ok(Some(Step::LentAssembly { text }))
@@ -414,15 +436,16 @@ impl Connection {
         let payload_len = h.payload_len as usize;
         let mut text = false;
         let mut compressed = compressed_first;
+        let assembly = self.io.as_deref_mut().and_then(|io| io.assembly.as_mut());
         match h.opcode {
             Opcode::Text | Opcode::Binary => {
-                if self.assembly.is_some() {
+                if assembly.is_some() {
                     return Err(ProtocolError::ExpectedContinuation.into());
                 }
                 text = h.opcode == Opcode::Text;
                 self.check_message_size(h.payload_len)?;
                 if !h.fin {
-                    self.assembly = Some(Box::new(Assembly {
+                    self.io_mut().assembly = Some(Box::new(Assembly {
                         text,
                         compressed,
                         data: BytesMut::new(),
@@ -432,16 +455,14 @@ impl Connection {
                 }
             }
             Opcode::Continuation => {
-                let Some(a) = self.assembly.as_mut() else {
+                let Some(a) = assembly else {
                     return Err(ProtocolError::UnexpectedContinuation.into());
                 };
                 let declared = a.declared + h.payload_len;
                 text = a.text;
                 compressed = a.compressed;
-                self.check_message_size(declared)?;
-                if let Some(a) = self.assembly.as_mut() {
-                    a.declared = declared;
-                }
+                check_message_size(&self.config, declared)?;
+                a.declared = declared;
             }
             Opcode::Close | Opcode::Ping | Opcode::Pong => {}
         }
@@ -458,29 +479,23 @@ impl Connection {
     }
 
     fn check_message_size(&self, size: u64) -> Result<(), Error> {
-        if size > self.config.max_message_size as u64 {
-            let e = CapacityError::MessageTooLarge {
-                size,
-                max: self.config.max_message_size,
-            };
-            return Err(e.into());
-        }
-        Ok(())
+        check_message_size(&self.config, size)
     }
 
     /// Acts on a complete frame.
     fn finish_frame(&mut self, h: FrameHeader, payload: Bytes) -> Result<Option<Event>, Error> {
         match h.opcode {
             Opcode::Text | Opcode::Binary | Opcode::Continuation => {
+                let io = self.io_mut();
                 let whole = if h.opcode == Opcode::Continuation || !h.fin {
-                    let Some(a) = self.assembly.as_mut() else {
+                    let Some(a) = io.assembly.as_mut() else {
                         return Err(ProtocolError::UnexpectedContinuation.into());
                     };
                     append(a, &payload);
                     if !h.fin {
                         return Ok(None);
                     }
-                    match self.assembly.take() {
+                    match io.assembly.take() {
                         Some(a) => (a.text, a.data.freeze()),
                         None => return Ok(None),
                     }
@@ -489,7 +504,7 @@ impl Connection {
                 };
                 let (text, data) = whole;
                 if text {
-                    self.utf8.finish()?;
+                    io.utf8.finish()?;
                 }
                 if self.state != State::Open {
                     return Ok(None); // we sent Close: data is no longer accepted (§5.5.1)
@@ -524,8 +539,9 @@ impl Connection {
                     self.write_frame(Opcode::Close, true, &reply[..n])?;
                 }
                 self.state = State::Closed;
-                self.rbuf = BytesMut::new();
-                self.assembly = None;
+                let io = self.io_mut();
+                io.rbuf = BytesMut::new();
+                io.assembly = None;
                 self.closed_event = Some((code, true));
                 Ok(Some(Event::CloseReceived(frame)))
             }
@@ -544,26 +560,26 @@ impl Connection {
             self.inflate_frame(payload, true, &mut out)?;
             let text = h.opcode == Opcode::Text;
             if text {
-                self.utf8.feed(&out)?;
+                self.io_mut().utf8.feed(&out)?;
             }
             (text, out)
         } else {
-            let Some(mut a) = self.assembly.take() else {
+            let Some(mut a) = self.io_mut().assembly.take() else {
                 return Err(ProtocolError::UnexpectedContinuation.into());
             };
             let before = a.data.len();
             self.inflate_frame(payload, h.fin, &mut a.data)?;
             if a.text {
-                self.utf8.feed(&a.data[before..])?;
+                self.io_mut().utf8.feed(&a.data[before..])?;
             }
             if !h.fin {
-                self.assembly = Some(a);
+                self.io_mut().assembly = Some(a);
                 return Ok(None);
             }
             (a.text, a.data)
         };
         if text {
-            self.utf8.finish()?;
+            self.io_mut().utf8.finish()?;
         }
         if self.state != State::Open {
             return Ok(None); // we sent Close: data is no longer accepted (§5.5.1)
@@ -593,20 +609,53 @@ impl Connection {
             }
         }
         self.state = State::Closed;
-        self.error = Some(e);
-        self.rbuf = BytesMut::new();
-        self.lent = 0;
-        self.frame = None;
-        self.assembly = None;
-        self.utf8 = Utf8Validator::new();
+        self.ext_mut().error = Some(e);
+        if let Some(io) = self.io.as_deref_mut() {
+            io.rbuf = BytesMut::new();
+            io.lent = 0;
+            io.frame = None;
+            io.assembly = None;
+            io.utf8 = Utf8Validator::new();
+        }
         e
     }
+}
+
+fn check_message_size(config: &Config, size: u64) -> Result<(), Error> {
+    if size > config.max_message_size as u64 {
+        let e = CapacityError::MessageTooLarge {
+            size,
+            max: config.max_message_size,
+        };
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 fn error_reason(e: ProtocolError) -> &'static str {
     match e {
         ProtocolError::InvalidUtf8 => "invalid UTF-8",
         _ => "protocol error",
+    }
+}
+
+impl super::Io {
+    /// [`Connection::reclaim`]'s work, when there is some.
+    #[inline(never)]
+    fn reclaim(&mut self) {
+        if self.lent > 0 {
+            if self.lent == self.rbuf.len() {
+                // Nothing follows: start the buffer over rather than advance into it, so the
+                // next `receive` needs no bookkeeping to reuse its space.
+                self.rbuf.clear();
+            } else {
+                self.rbuf.advance(self.lent);
+            }
+            self.lent = 0;
+        }
+        if self.assembly.as_ref().is_some_and(|a| a.lent) {
+            self.assembly = None;
+        }
     }
 }
 

@@ -41,13 +41,11 @@ impl Connection {
         input: &mut &'b mut [u8],
     ) -> Result<Option<MessageRef<'b>>, Error> {
         self.reclaim();
-        if self.state != State::Open
-            || !self.rbuf.is_empty()
-            || self.frame.is_some()
-            || self.assembly.is_some()
-            || self.error.is_some()
-            || self.eof
-        {
+        let busy = self
+            .io
+            .as_deref()
+            .is_some_and(|io| !io.rbuf.is_empty() || io.frame.is_some() || io.assembly.is_some());
+        if self.state != State::Open || busy || self.error().is_some() || self.eof {
             return Ok(None);
         }
         let Ok(crate::Status::Complete((h, n))) = FrameHeader::decode(input) else {

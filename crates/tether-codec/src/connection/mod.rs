@@ -1,5 +1,7 @@
 //! The WebSocket connection (RFC 6455 §5–§7): its state, construction and getters; `decode`, `send` and `output` hold the rest.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 
 use crate::close::{CloseCode, CloseFrame};
@@ -100,10 +102,26 @@ const RETAIN: usize = 4 * 1024;
 ///
 /// Buffers are allocated as bytes arrive or are queued; small ones are kept between messages,
 /// and [`shrink_buffers`](Self::shrink_buffers) frees them when the connection goes quiet.
+/// A quiet connection is 32 bytes and owns no heap memory (but its client masks, its
+/// compression state, and an error that failed it): a server holds many of them idle.
 pub struct Connection {
+    /// The limits: one allocation shared by every connection built from the same `Arc`.
+    config: Arc<Config>,
+    /// Everything about bytes in flight, allocated at the first byte in or out and freed by
+    /// `shrink_buffers` once all of it is empty again.
+    io: Option<Box<Io>>,
+    /// What few connections have: a client's mask source, permessage-deflate, an error.
+    ext: Option<Box<Ext>>,
+    /// The `Closed` event to report after `CloseReceived`.
+    closed_event: Option<(CloseCode, bool)>,
     role: Role,
-    config: Config,
     state: State,
+    eof: bool,
+}
+
+/// A connection's buffers and the state of the frames and messages in flight.
+#[derive(Debug, Default)]
+struct Io {
     rbuf: BytesMut,
     /// `rbuf` held more than `RETAIN` since it was last empty: give it back once it is.
     rbuf_big: bool,
@@ -113,15 +131,31 @@ pub struct Connection {
     lent: usize,
     assembly: Option<Box<Assembly>>,
     utf8: Utf8Validator,
-    /// The `Closed` event to report after `CloseReceived`.
-    closed_event: Option<(CloseCode, bool)>,
-    eof: bool,
-    error: Option<Error>,
     /// Outgoing fragmented message in progress: its opcode and a validator for text.
     out_fragment: Option<(Opcode, Utf8Validator)>,
+}
+
+impl Io {
+    /// Holds nothing that a fresh `Io` would not: it may be dropped.
+    fn is_quiet(&self) -> bool {
+        self.rbuf.is_empty()
+            && self.out.len() == 0
+            && self.frame.is_none()
+            && self.assembly.is_none()
+            && self.out_fragment.is_none()
+            && self.utf8 == Utf8Validator::new()
+    }
+}
+
+/// The rarer parts of a connection, boxed together so that a plaintext server connection
+/// pays one pointer for all of them.
+#[derive(Default)]
+struct Ext {
     masks: Option<Box<dyn MaskSource>>,
-    /// permessage-deflate, when negotiated (boxed: most connections have none).
+    /// permessage-deflate, when negotiated.
     deflate: Option<Box<compress::DeflateState>>,
+    /// The error that failed the connection: it sticks.
+    error: Option<Error>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -129,9 +163,9 @@ impl std::fmt::Debug for Connection {
         f.debug_struct("Connection")
             .field("role", &self.role)
             .field("state", &self.state)
-            .field("buffered_in", &self.rbuf.len())
+            .field("buffered_in", &self.buffered_input())
             .field("pending_out", &self.pending_output_len())
-            .field("error", &self.error)
+            .field("error", &self.error())
             .finish_non_exhaustive()
     }
 }
@@ -139,37 +173,48 @@ impl std::fmt::Debug for Connection {
 impl Connection {
     // ---- construction and getters ----
 
-    /// A server-side connection, after the opening handshake succeeded.
-    pub fn server(config: Config) -> Result<Self, Error> {
-        Self::new(Role::Server, config, None)
+    /// A server-side connection, after the opening handshake succeeded. `config` is a
+    /// [`Config`], or an `Arc<Config>` that many connections share (a server's many
+    /// connections then hold a pointer each, not a copy).
+    pub fn server(config: impl Into<Arc<Config>>) -> Result<Self, Error> {
+        Self::new(Role::Server, config.into(), None)
     }
 
     /// A client-side connection, masking its frames with keys from `masks`
     /// ([`OsRandom`](crate::OsRandom) outside tests).
-    pub fn client(config: Config, masks: impl MaskSource + 'static) -> Result<Self, Error> {
-        Self::new(Role::Client, config, Some(Box::new(masks)))
+    pub fn client(
+        config: impl Into<Arc<Config>>,
+        masks: impl MaskSource + 'static,
+    ) -> Result<Self, Error> {
+        let ext = Ext {
+            masks: Some(Box::new(masks)),
+            ..Ext::default()
+        };
+        Self::new(Role::Client, config.into(), Some(Box::new(ext)))
     }
 
-    fn new(role: Role, config: Config, masks: Option<Box<dyn MaskSource>>) -> Result<Self, Error> {
+    fn new(role: Role, config: Arc<Config>, ext: Option<Box<Ext>>) -> Result<Self, Error> {
         config.validate()?;
         Ok(Connection {
-            role,
             config,
-            state: State::Open,
-            rbuf: BytesMut::new(),
-            rbuf_big: false,
-            out: OutputQueue::default(),
-            frame: None,
-            lent: 0,
-            assembly: None,
-            utf8: Utf8Validator::new(),
+            io: None,
+            ext,
             closed_event: None,
+            role,
+            state: State::Open,
             eof: false,
-            error: None,
-            out_fragment: None,
-            masks,
-            deflate: None,
         })
+    }
+
+    /// The buffers and frames in flight, allocated on first use.
+    #[inline]
+    fn io_mut(&mut self) -> &mut Io {
+        self.io.get_or_insert_with(Box::default)
+    }
+
+    /// The rarer parts, allocated on first use.
+    fn ext_mut(&mut self) -> &mut Ext {
+        self.ext.get_or_insert_with(Box::default)
     }
 
     /// This end's role.
@@ -189,7 +234,7 @@ impl Connection {
 
     /// The error that failed the connection, if one did.
     pub fn error(&self) -> Option<Error> {
-        self.error
+        self.ext.as_ref().and_then(|x| x.error)
     }
 
     /// Whether the peer may still send something we must read.
@@ -209,14 +254,16 @@ impl Connection {
 
     /// Bytes received but not yet turned into events (a partial frame, mostly).
     pub fn buffered_input(&self) -> usize {
-        self.rbuf.len() - self.lent
+        self.io.as_ref().map_or(0, |io| io.rbuf.len() - io.lent)
     }
 
     /// Bytes of heap the input buffers hold: the frame being received and a fragmented
     /// message being reassembled. They grow with the bytes that arrive, not with what a
     /// header declares (see [`Config`]'s memory bound).
     pub fn buffered_capacity(&self) -> usize {
-        self.rbuf.capacity() + self.assembly.as_ref().map_or(0, |a| a.data.capacity())
+        self.io.as_ref().map_or(0, |io| {
+            io.rbuf.capacity() + io.assembly.as_ref().map_or(0, |a| a.data.capacity())
+        })
     }
 
     // ---- output ----
@@ -226,33 +273,88 @@ impl Connection {
     /// queued; then one piece at a time, so write while [`wants_write`](Self::wants_write), or
     /// use [`pending_output_vectored`](Self::pending_output_vectored).
     pub fn pending_output(&self) -> &[u8] {
-        self.out.front()
+        self.io.as_ref().map_or(&[], |io| io.out.front())
     }
 
     /// Fills `out` with the pending pieces in order, for one vectored write; returns how many.
     #[must_use = "only that many slices of `out` were filled"]
     pub fn pending_output_vectored<'a>(&'a self, out: &mut [std::io::IoSlice<'a>]) -> usize {
-        self.out.vectored(out)
+        self.io.as_ref().map_or(0, |io| io.out.vectored(out))
     }
 
     /// How many bytes are waiting to be written, over all pieces.
+    #[inline]
     pub fn pending_output_len(&self) -> usize {
-        self.out.len()
+        self.io.as_ref().map_or(0, |io| io.out.len())
     }
 
     /// Marks the first `n` pending bytes as written (they may span several pieces).
     pub fn consume_output(&mut self, n: usize) {
-        self.out.consume(n);
+        if let Some(io) = self.io.as_deref_mut() {
+            io.out.consume(n);
+        }
     }
 
     /// Frees the input and output buffers if they hold nothing: call it when the connection
-    /// goes quiet, so an idle connection owns no heap memory. (Buffers of up to 4 KiB are
-    /// otherwise kept between messages to spare an allocation per message.)
+    /// goes quiet, so an idle connection owns no heap memory. (Buffers of up to 4 KiB, and
+    /// the state they hang off, are otherwise kept between messages to spare an allocation
+    /// per message.)
     pub fn shrink_buffers(&mut self) {
-        if self.rbuf.is_empty() {
-            self.rbuf = BytesMut::new();
-            self.rbuf_big = false;
+        let Some(io) = self.io.as_deref_mut() else {
+            return;
+        };
+        if io.is_quiet() {
+            self.io = None;
+            return;
         }
-        self.out.shrink();
+        if io.rbuf.is_empty() {
+            io.rbuf = BytesMut::new();
+            io.rbuf_big = false;
+        }
+        io.out.shrink();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quiet_connection_is_small() {
+        // What a server holds per idle connection in the codec: a few words, no heap.
+        let size = std::mem::size_of::<Connection>();
+        assert!(size <= 32, "Connection is {size} bytes");
+    }
+
+    #[test]
+    fn shrink_buffers_frees_the_state_of_a_quiet_connection() {
+        let config = Arc::new(Config::default());
+        let mut c = Connection::server(Arc::clone(&config)).unwrap();
+        assert!(c.io.is_none(), "nothing allocated before the first byte");
+        // A masked text frame "Hi" in two reads, then its echo.
+        c.receive(&[0x81, 0x82, 0x37, 0xfa]).unwrap();
+        assert_eq!(c.poll_event(), None);
+        c.shrink_buffers();
+        assert!(c.io.is_some(), "a frame in flight is kept");
+        c.receive(&[0x21, 0x3d, 0x7f, 0x93]).unwrap();
+        let Some(Ok(Event::Message(m))) = c.poll_event() else {
+            panic!("no message");
+        };
+        c.send_message(&m).unwrap();
+        c.shrink_buffers();
+        assert!(c.io.is_some(), "pending output is kept");
+        assert_eq!(c.pending_output(), b"\x81\x02Hi");
+        c.consume_output(4);
+        c.shrink_buffers();
+        assert!(c.io.is_none() && c.ext.is_none());
+        assert_eq!(
+            Arc::strong_count(&config),
+            2,
+            "the config is shared, not copied"
+        );
+        // And it works on as before.
+        c.receive(&[0x89, 0x80, 1, 2, 3, 4]).unwrap();
+        assert_eq!(c.poll_event(), Some(Ok(Event::Ping(Bytes::new()))));
+        assert_eq!(c.pending_output(), b"\x8a\x00");
     }
 }

@@ -47,7 +47,7 @@ impl Connection {
         fin: bool,
     ) -> Result<(), Error> {
         self.check_open()?;
-        let (first, mut utf8) = match (opcode, self.out_fragment) {
+        let (first, mut utf8) = match (opcode, self.out_fragment()) {
             (Opcode::Text | Opcode::Binary, None) => (opcode, Utf8Validator::new()),
             (Opcode::Continuation, Some(started)) => started,
             _ => return Err(UsageError::FragmentOrder.into()),
@@ -59,7 +59,7 @@ impl Connection {
             }
         }
         self.write_frame(opcode, fin, payload)?;
-        self.out_fragment = (!fin).then_some((first, utf8));
+        self.io_mut().out_fragment = (!fin).then_some((first, utf8));
         Ok(())
     }
 
@@ -83,24 +83,25 @@ impl Connection {
         if self.role != Role::Server {
             return Err(UsageError::WrongRole.into());
         }
-        if self.out_fragment.is_some() {
+        if self.out_fragment().is_some() {
             return Err(UsageError::FragmentOrder.into());
         }
         self.check_room()?;
         if let Some((opcode, payload)) = frame.data_payload() {
             match self.broadcast_compressed(frame)? {
                 Broadcast::Shared(bytes) => {
-                    self.out.push_shared(bytes);
+                    self.io_mut().out.push_shared(bytes);
                     return Ok(());
                 }
                 Broadcast::Own => return self.send_data(opcode, payload),
                 Broadcast::AsIs => {}
             }
         }
+        let out = &mut self.io_mut().out;
         if frame.as_bytes().len() >= SHARE_MIN {
-            self.out.push_shared(frame.shared());
+            out.push_shared(frame.shared());
         } else {
-            self.out.extend(frame.as_bytes());
+            out.extend(frame.as_bytes());
         }
         Ok(())
     }
@@ -119,14 +120,21 @@ impl Connection {
             // Copying a small payload is cheaper than sharing it (an atomic count each way).
             return self.send_data(opcode, payload);
         }
-        if self.out_fragment.is_some() {
+        if self.out_fragment().is_some() {
             return Err(UsageError::FragmentOrder.into());
         }
         let (head, n) = encode_header(true, opcode, None, payload.len());
         self.check_room()?;
-        self.out.extend(&head[..n]);
-        self.out.push_shared(payload.clone());
+        let out = &mut self.io_mut().out;
+        out.extend(&head[..n]);
+        out.push_shared(payload.clone());
         Ok(())
+    }
+
+    /// The outgoing fragmented message in progress, if one is.
+    #[inline]
+    fn out_fragment(&self) -> Option<(Opcode, Utf8Validator)> {
+        self.io.as_ref().and_then(|io| io.out_fragment)
     }
 
     fn check_open(&self) -> Result<(), Error> {
@@ -137,7 +145,7 @@ impl Connection {
     }
 
     fn send_data(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
-        if self.out_fragment.is_some() {
+        if self.out_fragment().is_some() {
             return Err(UsageError::FragmentOrder.into());
         }
         if self.deflate_on() {
@@ -162,7 +170,7 @@ impl Connection {
     /// Fails while the output is at `Config::max_output_buffer`; below it, one more frame or
     /// message of any size may be queued.
     fn check_room(&self) -> Result<(), Error> {
-        if self.out.len() >= self.config.max_output_buffer {
+        if self.pending_output_len() >= self.config.max_output_buffer {
             return Err(CapacityError::OutputFull.into());
         }
         Ok(())
@@ -192,7 +200,7 @@ impl Connection {
         }
         let mask = self.mask_key()?;
         let (head, n) = encode_header_rsv(fin, rsv, opcode, mask, payload.len());
-        self.out.push_frame(&head[..n], payload, mask);
+        self.io_mut().out.push_frame(&head[..n], payload, mask);
         Ok(())
     }
 
@@ -200,10 +208,8 @@ impl Connection {
     pub(super) fn queue_pong(&mut self, payload: &[u8]) -> Result<(), Error> {
         let mask = self.mask_key()?;
         let (head, n) = encode_header(true, Opcode::Pong, mask, payload.len());
-        if !self
-            .out
-            .push_pong(&head[..n], payload, mask, self.config.max_output_buffer)
-        {
+        let max = self.config.max_output_buffer;
+        if !self.io_mut().out.push_pong(&head[..n], payload, mask, max) {
             return Err(CapacityError::OutputFull.into());
         }
         Ok(())
@@ -211,9 +217,12 @@ impl Connection {
 
     /// A fresh masking key in the client role; none in the server role.
     fn mask_key(&mut self) -> Result<Option<[u8; 4]>, Error> {
-        match (&mut self.masks, self.role) {
-            (Some(src), Role::Client) => Ok(Some(src.mask_key()?)),
-            _ => Ok(None),
+        if self.role != Role::Client {
+            return Ok(None);
+        }
+        match self.ext.as_deref_mut().and_then(|x| x.masks.as_mut()) {
+            Some(src) => Ok(Some(src.mask_key()?)),
+            None => Ok(None),
         }
     }
 }
