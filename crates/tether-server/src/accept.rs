@@ -2,6 +2,7 @@
 
 use std::io;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mio::{Interest, Token};
@@ -69,7 +70,7 @@ impl<H: Handler> Worker<H> {
             if self.core.config.tcp_nodelay {
                 let _ = stream.set_nodelay(true);
             }
-            let codec = match Connection::server(self.core.config.codec) {
+            let codec = match Connection::server(Arc::clone(&self.core.codec_config)) {
                 Ok(c) => c,
                 Err(e) => {
                     log::error!("codec config: {e}");
@@ -79,7 +80,7 @@ impl<H: Handler> Worker<H> {
                     continue;
                 }
             };
-            let now = self.core.now;
+            let now = self.core.now_ms;
             let mut conn = Conn::new(stream, peer, codec, now, now);
             if let Some(tls) = &self.core.shared.tls {
                 let config = tls
@@ -88,7 +89,7 @@ impl<H: Handler> Worker<H> {
                     .rustls()
                     .clone();
                 match crate::tls::accept(&config) {
-                    Ok(session) => conn.tls = Some(session),
+                    Ok(session) => conn.set_tls(session),
                     Err(e) => {
                         log::error!("TLS session for {peer}: {e}");
                         if !full {
@@ -108,14 +109,14 @@ impl<H: Handler> Worker<H> {
                     503,
                     "text/plain; charset=utf-8",
                     b"server full\n",
-                    &mut conn.http_out,
+                    &mut conn.hs().http_out,
                 );
                 conn.phase = Phase::HttpOnly;
                 conn.counted = false;
                 self.core.refusing += 1;
-                conn.deadline = now + self.core.config.close_timeout;
+                conn.deadline = self.core.after(self.core.config.close_timeout);
             } else {
-                conn.deadline = now + self.core.config.handshake_timeout;
+                conn.deadline = self.core.after(self.core.config.handshake_timeout);
                 if self.core.config.proxy_protocol
                     && self.core.config.trusted_proxies.contains(peer.ip())
                 {

@@ -17,7 +17,7 @@ use crate::metrics::LocalStats;
 use crate::rooms::Rooms;
 use crate::shared::Shared;
 use crate::slab::Slab;
-use crate::timers::Timers;
+use crate::timers::{Millis, Timers};
 
 /// Entering the over-budget state, which a load can make flap.
 static OVER_BUDGET: LogLimit = LogLimit::new(std::time::Duration::from_secs(10));
@@ -28,13 +28,17 @@ pub(crate) static REGISTER: LogLimit = LogLimit::new(std::time::Duration::from_s
 pub(crate) struct Core {
     pub(crate) worker: usize,
     pub(crate) config: Arc<ServerConfig>,
+    /// `config.codec`, shared by this worker's connections (each holds a pointer to it).
+    pub(crate) codec_config: Arc<tether_codec::Config>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) registry: Registry,
     pub(crate) conns: Slab<Conn>,
     pub(crate) serials: Serials,
     pub(crate) timers: Timers,
     pub(crate) rooms: Rooms,
+    /// The time this turn started ([`tick`](Self::tick)), and the same on the timers' clock.
     pub(crate) now: Instant,
+    pub(crate) now_ms: Millis,
     /// Set once a shutdown starts: no deadline reaches past it.
     pub(crate) shutdown_deadline: Option<Instant>,
     /// Connections with output or state to service at the end of the turn.
@@ -65,16 +69,19 @@ impl Core {
         shared: Arc<Shared>,
         registry: Registry,
     ) -> Core {
+        let now = Instant::now();
         Core {
             worker,
+            codec_config: Arc::new(config.codec),
             config,
             shared,
             registry,
             conns: Slab::new(),
             serials: Serials::new(worker),
-            timers: Timers::new(worker),
+            timers: Timers::new(worker, now),
             rooms: Rooms::default(),
-            now: Instant::now(),
+            now,
+            now_ms: 0,
             shutdown_deadline: None,
             dirty: Vec::new(),
             ready: VecDeque::new(),
@@ -96,9 +103,21 @@ impl Core {
         self.conns.get_gen_mut(id.slot(), id.serial())
     }
 
+    /// Reads the clock: the start of a turn.
+    pub(crate) fn tick(&mut self) {
+        self.now = Instant::now();
+        self.now_ms = self.timers.millis(self.now);
+    }
+
+    /// `d` from now, on the timers' clock.
+    pub(crate) fn after(&self, d: std::time::Duration) -> Millis {
+        self.now_ms.saturating_add(Timers::span(d))
+    }
+
     /// `at`, or the shutdown deadline if that comes first.
-    pub(crate) fn cap_deadline(&self, at: Instant) -> Instant {
-        self.shutdown_deadline.map_or(at, |d| d.min(at))
+    pub(crate) fn cap_deadline(&self, at: Millis) -> Millis {
+        self.shutdown_deadline
+            .map_or(at, |d| self.timers.millis(d).min(at))
     }
 
     /// Queues the connection for servicing at the end of the turn, once however often it
@@ -113,15 +132,15 @@ impl Core {
     }
 
     /// Arms the connection's timer for `at` unless an earlier one is armed.
-    pub(crate) fn arm(&mut self, slot: u32, serial: u64, at: Instant) {
+    pub(crate) fn arm(&mut self, slot: u32, serial: u64, at: Millis) {
         let Some(conn) = self.conns.get_gen_mut(slot, serial) else {
             return;
         };
-        if conn.timer_at.is_some_and(|t| t <= at) {
+        if conn.timer_at <= at {
             return;
         }
-        conn.timer_at = Some(at);
-        self.timers.arm_conn(at, slot, serial);
+        conn.timer_at = at;
+        self.timers.arm_conn(at, slot);
     }
 
     /// Queues a message on a local open connection, enforcing the slow-consumer cap.
@@ -180,13 +199,13 @@ impl Core {
 
     /// The connection stops being open: owe `on_close`, leave rooms, start the close deadline.
     pub(crate) fn leave_open(&mut self, id: ConnId, code: CloseCode, reason: &str) {
-        let deadline = self.cap_deadline(self.now + self.config.close_timeout);
+        let deadline = self.cap_deadline(self.after(self.config.close_timeout));
         let Some(conn) = self.conn(id) else { return };
         if conn.phase == Phase::Open {
             conn.phase = Phase::Closing;
             conn.deadline = deadline;
         }
-        let rooms = std::mem::take(&mut conn.rooms);
+        let rooms = conn.take_rooms();
         let owed = std::mem::replace(&mut conn.app_open, false);
         for room in rooms.iter() {
             if self.rooms.leave(room, id) == Some(true) {
@@ -213,9 +232,9 @@ impl Core {
                 }
             }
             if let Some(conn) = self.conn(id) {
-                let mut rooms = std::mem::take(&mut conn.rooms).into_vec();
+                let mut rooms = conn.take_rooms().into_vec();
                 rooms.push(name);
-                conn.rooms = rooms.into_boxed_slice();
+                conn.set_rooms(rooms.into_boxed_slice());
             }
         }
     }
@@ -225,12 +244,12 @@ impl Core {
             return;
         };
         let Some(conn) = self.conn(id) else { return };
-        let mut rooms = std::mem::take(&mut conn.rooms).into_vec();
+        let mut rooms = conn.take_rooms().into_vec();
         let name = rooms
             .iter()
             .position(|r| &**r == room)
             .map(|i| rooms.remove(i));
-        conn.rooms = rooms.into_boxed_slice();
+        conn.set_rooms(rooms.into_boxed_slice());
         if let (true, Some(name)) = (last, name) {
             self.lost_last(&name);
         }
@@ -381,9 +400,13 @@ impl Core {
                 let _ = conn.stream.shutdown(std::net::Shutdown::Write);
                 conn.phase = Phase::Linger;
                 // A linger never outlasts the close deadline already running.
-                let linger = self.now + self.config.close_timeout;
-                let linger = self.shutdown_deadline.map_or(linger, |d| d.min(linger));
-                conn.deadline = conn.deadline.min(linger).max(self.now);
+                let linger = self
+                    .now_ms
+                    .saturating_add(Timers::span(self.config.close_timeout));
+                let linger = self
+                    .shutdown_deadline
+                    .map_or(linger, |d| self.timers.millis(d).min(linger));
+                conn.deadline = conn.deadline.min(linger).max(self.now_ms);
                 resume = true;
             }
             Ok(_) => {}

@@ -81,7 +81,7 @@ impl<H: Handler> Worker<H> {
                     return;
                 }
                 Ok((n, more)) => {
-                    conn.last_rx = self.core.now;
+                    conn.last_rx = self.core.now_ms;
                     conn.ping_sent = false;
                     self.core.stats.bytes_received += n as u64;
                     self.input(slot, serial, n);

@@ -65,26 +65,28 @@ impl<H: Handler> Worker<H> {
         let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
             return;
         };
-        conn.head.extend_from_slice(&self.read_buf[..n]);
-        let used = match proxy::parse(&conn.head) {
+        let peer = conn.peer;
+        let hs = conn.hs();
+        hs.head.extend_from_slice(&self.read_buf[..n]);
+        let used = match proxy::parse(&hs.head) {
             Ok(proxy::Status::Partial) => return,
             Ok(proxy::Status::Complete(_, used)) => used,
             Err(e) => {
-                log::debug!("refused {}: PROXY header: {e}", conn.peer);
+                log::debug!("refused {peer}: PROXY header: {e}");
                 http_response(
                     400,
                     "text/plain; charset=utf-8",
                     b"bad PROXY header\n",
-                    &mut conn.http_out,
+                    &mut hs.http_out,
                 );
                 self.answer_http(id, 400);
                 return;
             }
         };
-        let rest = conn.head.split_off(used);
+        let rest = hs.head.split_off(used);
+        hs.scanned = u32::try_from(used).unwrap_or(u32::MAX);
         conn.phase = Phase::Handshake;
-        conn.scanned = u32::try_from(used).unwrap_or(u32::MAX);
-        if let Some(tls) = conn.tls.as_deref_mut() {
+        if let Some(tls) = conn.tls_mut() {
             // The client's first TLS records: into rustls, as if read from the socket.
             let mut records = &rest[..];
             while !records.is_empty() {
@@ -103,7 +105,7 @@ impl<H: Handler> Worker<H> {
             // Plaintext it already holds is read by the next read, before the socket.
             return;
         }
-        conn.head.extend_from_slice(&rest);
+        conn.hs().head.extend_from_slice(&rest);
         self.head_check(slot, serial);
     }
 
@@ -112,7 +114,7 @@ impl<H: Handler> Worker<H> {
         let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
             return;
         };
-        conn.head.extend_from_slice(&self.read_buf[..n]);
+        conn.hs().head.extend_from_slice(&self.read_buf[..n]);
         self.head_check(slot, serial);
     }
 
@@ -122,22 +124,23 @@ impl<H: Handler> Worker<H> {
         let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
             return;
         };
+        let hs = conn.hs();
         // The head is bounded by max_head_size plus one read: a u32 holds it.
-        let mut scanned = conn.scanned as usize;
-        let complete = head_complete(&conn.head, &mut scanned);
-        conn.scanned = u32::try_from(scanned).unwrap_or(u32::MAX);
-        if complete || conn.head.len() > max {
+        let mut scanned = hs.scanned as usize;
+        let complete = head_complete(&hs.head, &mut scanned);
+        hs.scanned = u32::try_from(scanned).unwrap_or(u32::MAX);
+        if complete || hs.head.len() > max {
             self.handshake(slot, serial);
         }
     }
 
     /// Ends the handshake with the HTTP answer in `http_out`: write it, FIN, linger.
     fn answer_http(&mut self, id: ConnId, status: u16) {
-        let deadline = self.core.now + self.core.config.close_timeout;
+        let deadline = self.core.after(self.core.config.close_timeout);
         if let Some(conn) = self.core.conn(id) {
             conn.phase = Phase::HttpOnly;
             conn.deadline = deadline;
-            conn.head = Vec::new();
+            conn.hs().head = Vec::new();
         }
         if status >= 400 {
             self.core.shared.metrics.rejection(status);
@@ -153,7 +156,7 @@ impl<H: Handler> Worker<H> {
         let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
             return;
         };
-        let head = std::mem::take(&mut conn.head);
+        let head = std::mem::take(&mut conn.hs().head);
         let peer = conn.peer;
         let (mut source, mut start) = (peer, 0);
         if self.core.config.proxy_protocol {
@@ -174,7 +177,7 @@ impl<H: Handler> Worker<H> {
                         400,
                         "text/plain; charset=utf-8",
                         b"PROXY header not accepted\n",
-                        &mut conn.http_out,
+                        &mut conn.hs().http_out,
                     );
                     self.answer_http(id, 400);
                     return;
@@ -183,13 +186,13 @@ impl<H: Handler> Worker<H> {
         }
         let (req, used) = match parse_request(&head[start..], &cfg) {
             Ok(Status::Partial) => {
-                conn.head = head;
+                conn.hs().head = head;
                 return;
             }
             Ok(Status::Complete(parsed)) => parsed,
             Err(e) => {
                 log::debug!("refused {peer}: {e}");
-                write_error_response(&e, &mut conn.http_out);
+                write_error_response(&e, &mut conn.hs().http_out);
                 self.answer_http(id, e.http_status().unwrap_or(400));
                 return;
             }
@@ -210,7 +213,7 @@ impl<H: Handler> Worker<H> {
                         resp.status,
                         resp.content_type,
                         &resp.body,
-                        &mut conn.http_out,
+                        &mut conn.hs().http_out,
                     );
                     Some(resp.status)
                 }
@@ -222,12 +225,12 @@ impl<H: Handler> Worker<H> {
                             req.target
                         );
                     }
-                    internal_error(&mut conn.http_out);
+                    internal_error(&mut conn.hs().http_out);
                     Some(500)
                 }
                 Some(None) => None, // not handled: the handshake's own error below
                 None => {
-                    internal_error(&mut conn.http_out);
+                    internal_error(&mut conn.hs().http_out);
                     Some(500)
                 }
             };
@@ -248,7 +251,7 @@ impl<H: Handler> Worker<H> {
             Err(e) => {
                 log::debug!("refused {peer}: {e}");
                 if let Some(conn) = self.core.conns.get_gen_mut(slot, serial) {
-                    write_error_response(&e, &mut conn.http_out);
+                    write_error_response(&e, &mut conn.hs().http_out);
                 }
                 self.answer_http(id, e.http_status().unwrap_or(400));
                 return;
@@ -280,7 +283,7 @@ impl<H: Handler> Worker<H> {
                     _ => Ok(()),
                 };
                 match compress.map_err(|e| e.to_string()).and_then(|()| {
-                    resp.write(&req, &mut conn.http_out)
+                    resp.write(&req, &mut conn.hs().http_out)
                         .map_err(|e| e.to_string())
                 }) {
                     Ok(()) => 101,
@@ -288,14 +291,14 @@ impl<H: Handler> Worker<H> {
                         if let Some(held) = APP_ANSWER.check(self.core.now) {
                             log::error!("on_upgrade's answer to {peer} is invalid: {e}; sent 500 ({held} more since the last report)");
                         }
-                        internal_error(&mut conn.http_out);
+                        internal_error(&mut conn.hs().http_out);
                         500
                     }
                 }
             }
             Upgrade::Reject { status, reason } => {
                 log::debug!("refused {peer} with {status}: {reason}");
-                if write_reject_response(status, &reason, &[], &mut conn.http_out).is_ok() {
+                if write_reject_response(status, &reason, &[], &mut conn.hs().http_out).is_ok() {
                     status
                 } else {
                     if let Some(held) = APP_ANSWER.check(self.core.now) {
@@ -303,7 +306,7 @@ impl<H: Handler> Worker<H> {
                             "on_upgrade refused {peer} with status {status}: not 400-599; sent 500 ({held} more since the last report)"
                         );
                     }
-                    internal_error(&mut conn.http_out);
+                    internal_error(&mut conn.hs().http_out);
                     500
                 }
             }
@@ -324,7 +327,7 @@ impl<H: Handler> Worker<H> {
         drop(head);
         self.core.shared.metrics.connections.inc();
         self.core.mark_dirty(id);
-        let first_ping = self.core.now + self.core.config.ping_interval;
+        let first_ping = self.core.after(self.core.config.ping_interval);
         self.core.arm(slot, serial, first_ping);
         if self.call("on_open", |h, ctx| h.on_open(ctx, id)).is_none() {
             self.core

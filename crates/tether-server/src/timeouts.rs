@@ -1,35 +1,41 @@
 //! A connection's deadlines: handshake, ping, idle, close and linger timeouts (RFC 6455 §5.5.2 pings, §7.1.1 closing TCP).
 
-use std::time::Instant;
+use std::time::Duration;
 
 use tether_codec::{CloseCode, Outgoing};
 
 use crate::conn::{Paused, Phase};
 use crate::handler::Handler;
 use crate::id::ConnId;
+use crate::timers::{Millis, Timers};
 use crate::worker::Worker;
 
 impl<H: Handler> Worker<H> {
     /// A connection's deadline check, from its timer entry armed for `at`.
-    pub(crate) fn conn_timer(&mut self, slot: u32, serial: u64, at: Instant) {
-        let now = self.core.now;
+    pub(crate) fn conn_timer(&mut self, slot: u32, serial: u64, at: Millis) {
+        let now = self.core.now_ms;
         let cfg = self.core.config.clone();
         let id = ConnId::new(serial, slot);
         let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
             return;
         };
-        if conn.timer_at != Some(at) {
-            return; // superseded by an earlier entry
+        if conn.timer_at != at {
+            return; // superseded by an earlier entry, or another connection's
         }
-        conn.timer_at = None;
+        conn.timer_at = crate::timers::NO_TIMER;
         let next = match conn.phase {
             Phase::Open => {
-                let idle = now.saturating_duration_since(conn.last_rx);
-                if idle >= cfg.ping_interval {
+                let (ping_interval, idle_timeout) = (
+                    Timers::span(cfg.ping_interval),
+                    Timers::span(cfg.idle_timeout),
+                );
+                let idle = now.saturating_sub(conn.last_rx);
+                if idle >= ping_interval {
                     // Quiet for a while: an idle connection holds no buffers.
                     conn.codec.shrink_buffers();
                 }
-                if idle >= cfg.idle_timeout {
+                if idle >= idle_timeout {
+                    let idle = Duration::from_millis(idle);
                     if conn.paused != Paused::No {
                         // Silent because *we* stopped reading it: its output did not drain
                         // (or the process is over its memory budget). Say so.
@@ -43,7 +49,7 @@ impl<H: Handler> Worker<H> {
                     }
                     return;
                 }
-                if idle >= cfg.ping_interval
+                if idle >= ping_interval
                     && !conn.ping_sent
                     && conn.codec.send(Outgoing::Ping(b"")).is_ok()
                 {
@@ -53,11 +59,14 @@ impl<H: Handler> Worker<H> {
                 let Some(conn) = self.core.conns.get_gen_mut(slot, serial) else {
                     return;
                 };
-                if conn.ping_sent {
-                    conn.last_rx + cfg.idle_timeout
+                let next = if conn.ping_sent {
+                    conn.last_rx.saturating_add(idle_timeout)
                 } else {
-                    conn.last_rx + cfg.ping_interval
-                }
+                    conn.last_rx.saturating_add(ping_interval)
+                };
+                // A ping that could not be queued leaves `next` due now: check again in a
+                // millisecond rather than in this turn's loop over due timers, for ever.
+                next.max(now.saturating_add(1))
             }
             Phase::Proxy | Phase::Handshake | Phase::HttpOnly | Phase::Closing | Phase::Linger => {
                 if now >= conn.deadline {

@@ -149,7 +149,7 @@ impl<H: Handler> Worker<H> {
                     return Err(e);
                 }
             }
-            self.core.now = Instant::now();
+            self.core.tick();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept(),
@@ -254,6 +254,7 @@ impl<H: Handler> Worker<H> {
         }
         self.accept_paused_until = None;
         let ids: Vec<(u32, u64)> = self.core.conns.ids().collect();
+        let deadline = self.core.timers.millis(deadline);
         for (slot, serial) in ids {
             let id = ConnId::new(serial, slot);
             match self.core.conns.get(slot).map(|c| c.phase) {
@@ -303,7 +304,11 @@ impl<H: Handler> Worker<H> {
                 Fired::App(token) => {
                     self.call("on_timer", |h, ctx| h.on_timer(ctx, token));
                 }
-                Fired::Conn { slot, serial, at } => self.conn_timer(slot, serial, at),
+                Fired::Conn { slot, at } => {
+                    if let Some(serial) = self.core.conns.serial(slot) {
+                        self.conn_timer(slot, serial, at);
+                    }
+                }
             }
         }
     }
