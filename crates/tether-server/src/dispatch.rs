@@ -243,7 +243,12 @@ impl<H: Handler> Worker<H> {
                             .close_local(id, CloseCode::INTERNAL_ERROR, "internal error");
                     }
                 }
-                Ok(Event::Ping(_)) | Ok(Event::Pong(_)) => {}
+                Ok(Event::Ping(_)) => {}
+                Ok(Event::Pong(_)) => {
+                    // Most likely the answer to our keepalive ping: an idle connection goes
+                    // back to holding no buffers, not for a whole ping interval.
+                    conn.codec.shrink_buffers();
+                }
                 Ok(Event::CloseReceived(frame)) => {
                     let (code, reason) = frame.map_or((CloseCode::NO_STATUS, String::new()), |f| {
                         (f.code, f.reason)
