@@ -424,12 +424,16 @@ def main():
             conn = sizes.get("tether_codec::Connection")
             md.append(
                 "Per-connection structures of an idle open connection (no buffers held): "
-                f"`tether_codec::Connection` = {conn} B (`tether-load --sizes`), plus the server's "
-                "`Conn` around it (socket 4 B, peer address 32 B, three `Instant`s 48 B, two "
-                "empty `Vec`s for handshake bytes 48 B, the rooms `Vec` 24 B, flags) ≈ 400 B; "
-                "its slab entry adds the generation (≈ 410 B); one armed timer heap entry "
-                "≈ 40 B; slab and heap growth by doubling adds up to 2× on top between "
-                f"resizes. Measured slope at {n_max}: **{slope:.0f} B**.\n"
+                f"`tether_codec::Connection` = {conn} B (`tether-load --sizes`: a shared "
+                "`Arc<Config>`, the box of buffers and frames in flight, absent while quiet, "
+                "the box of masks, deflate and error, absent on a plaintext server "
+                "connection, state bytes), inside the server's 128-byte `Conn` (socket, "
+                "peer address 32 B, three millisecond times 24 B, the handshake's box, "
+                "freed once answered, and the rooms-and-TLS box, absent without either); "
+                "its slab entry adds the serial (136 B); one armed timer heap entry 16 B: "
+                "152 B on paper (field by field in `benches/idle-layout.md`). Slab and heap "
+                "growth by doubling adds up to 2× on top between resizes (touched pages "
+                f"only). Measured slope at {n_max}: **{slope:.0f} B**.\n"
             )
             md.append("| connections | server user-space RSS (slope × N) | kernel (slab, server side ≈ half the pair) |")
             md.append("|---|---|---|")
