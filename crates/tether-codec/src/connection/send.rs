@@ -145,6 +145,21 @@ impl Connection {
     }
 
     fn send_data(&mut self, opcode: Opcode, payload: &[u8]) -> Result<(), Error> {
+        if self.ext.is_none() {
+            // No masks and no compression (a plaintext server connection, most of them): the
+            // frame as it is, with the checks `write_frame` makes, and one look at `io`.
+            let max = self.config.max_output_buffer;
+            let io = self.io_mut();
+            if io.out_fragment.is_some() {
+                return Err(UsageError::FragmentOrder.into());
+            }
+            if io.out.len() >= max {
+                return Err(CapacityError::OutputFull.into());
+            }
+            let (head, n) = encode_header(true, opcode, None, payload.len());
+            io.out.push_frame(&head[..n], payload, None);
+            return Ok(());
+        }
         if self.out_fragment().is_some() {
             return Err(UsageError::FragmentOrder.into());
         }
