@@ -767,8 +767,8 @@ def main():
     if a.notes and os.path.exists(a.notes):
         with open(a.notes) as f:
             md.append(f.read().rstrip() + "\n")
-    # The sections benches/deflate.sh, tls.sh and scale-out.sh write, kept across runs of this script.
-    for own in ("deflate-results.md", "tls-results.md", "scale-out-results.md"):
+    # The sections benches/deflate.sh, tls.sh and scale-out.sh write (and the hardening A/B), kept across runs of this script.
+    for own in ("hardening-results.md", "deflate-results.md", "tls-results.md", "scale-out-results.md"):
         path = os.path.join(os.path.dirname(a.notes or "benches/x"), own)
         if os.path.exists(path):
             with open(path) as f:

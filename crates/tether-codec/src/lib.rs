@@ -9,6 +9,8 @@
 //!                  (Status::Partial until the head is whole;      or write_error_response)
 //!  socket bytes ─▶ Connection::receive ─▶ poll_event() ─▶ Event::{Message, Ping, Pong, Close…}
 //!                                        (poll_event_ref() lends the payload instead)
+//!  your read buffer ─▶ Connection::take_in_place ─▶ MessageRef (whole frames, unmasked where
+//!                      they lie; anything else ─▶ receive)
 //!  app ─▶ Connection::send / close ─▶ pending_output() ─▶ socket ─▶ consume_output(n)
 //! ```
 //!
