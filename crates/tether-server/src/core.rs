@@ -188,6 +188,25 @@ impl Core {
         Ok(())
     }
 
+    /// The peer broke the protocol (its Close is already queued by the codec): the open state
+    /// ends with the error's close code, 1002 unless it names another.
+    pub(crate) fn peer_failed(&mut self, id: ConnId, e: tether_codec::Error) {
+        if let Some(conn) = self.conn(id) {
+            log::debug!("peer {} failed the protocol: {e}", conn.peer);
+        }
+        let code = e.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
+        self.leave_open(id, code, &e.to_string());
+    }
+
+    /// Stops reading a connection until its output drains below the high-water mark.
+    pub(crate) fn pause_for_backpressure(&mut self, id: ConnId) {
+        if let Some(conn) = self.conn(id) {
+            if conn.paused == Paused::No {
+                conn.paused = Paused::Backpressure;
+            }
+        }
+    }
+
     /// Starts the closing handshake on a local connection.
     pub(crate) fn close_local(&mut self, id: ConnId, code: CloseCode, reason: &str) {
         let Some(conn) = self.conn(id) else { return };

@@ -2,12 +2,15 @@
 
 use std::io;
 
-use tether_codec::{CloseCode, Event};
+use tether_codec::{CloseCode, Event, MessageRef};
 
 use crate::conn::{Paused, Phase};
+use crate::core::Core;
 use crate::ctx::Ctx;
 use crate::handler::Handler;
 use crate::id::ConnId;
+use crate::log_limit::LogLimit;
+use crate::metrics::Metrics;
 use crate::worker::{guarded, Worker};
 
 impl<H: Handler> Worker<H> {
@@ -174,31 +177,18 @@ impl<H: Handler> Worker<H> {
             let over = conn.pending() >= high_water;
             match conn.codec.take_in_place(&mut input) {
                 Ok(Some(msg)) => {
-                    core.stats.messages_received += 1;
-                    let run = guarded(metrics, panic_log, "on_message", || {
-                        handler.on_message(&mut Ctx { core: &mut *core }, id, msg)
-                    });
-                    if run.is_none() {
-                        // An application bug must not take the worker's other peers down.
-                        core.close_local(id, CloseCode::INTERNAL_ERROR, "internal error");
-                    }
+                    deliver(core, handler, metrics, panic_log, id, msg);
                     core.mark_dirty(id);
                     if over {
                         // Backpressure, as in `dispatch`: the rest waits in the codec.
-                        if let Some(conn) = core.conns.get_gen_mut(slot, serial) {
-                            if conn.paused == Paused::No {
-                                conn.paused = Paused::Backpressure;
-                            }
-                        }
+                        core.pause_for_backpressure(id);
                         paused = true;
                         break;
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    log::debug!("peer {} failed the protocol: {e}", conn.peer);
-                    let code = e.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
-                    core.leave_open(id, code, &e.to_string());
+                    core.peer_failed(id, e);
                     core.mark_dirty(id);
                     input = &mut [];
                     break;
@@ -232,17 +222,14 @@ impl<H: Handler> Worker<H> {
             };
             let over = conn.pending() >= self.core.config.output_high_water;
             match event {
-                Ok(Event::Message(msg)) => {
-                    self.core.stats.messages_received += 1;
-                    let run = self.call("on_message", |h, ctx| {
-                        h.on_message(ctx, id, msg.as_message_ref())
-                    });
-                    if run.is_none() {
-                        // An application bug must not take the worker's other peers down.
-                        self.core
-                            .close_local(id, CloseCode::INTERNAL_ERROR, "internal error");
-                    }
-                }
+                Ok(Event::Message(msg)) => deliver(
+                    &mut self.core,
+                    &mut self.handler,
+                    &self.metrics,
+                    &self.panic_log,
+                    id,
+                    msg.as_message_ref(),
+                ),
                 Ok(Event::Ping(_)) => {}
                 Ok(Event::Pong(_)) => {
                     // Most likely the answer to our keepalive ping: an idle connection goes
@@ -256,23 +243,34 @@ impl<H: Handler> Worker<H> {
                     self.core.leave_open(id, code, &reason);
                 }
                 Ok(Event::Closed { code, .. }) => self.core.leave_open(id, code, ""),
-                Err(e) => {
-                    log::debug!("peer {} failed the protocol: {e}", conn.peer);
-                    let code = e.close_code().unwrap_or(CloseCode::PROTOCOL_ERROR);
-                    self.core.leave_open(id, code, &e.to_string());
-                }
+                Err(e) => self.core.peer_failed(id, e),
             }
             self.core.mark_dirty(id);
             if over && backpressure {
                 // Backpressure: stop reading this peer until its output drains.
-                if let Some(conn) = self.core.conns.get_gen_mut(slot, serial) {
-                    if conn.paused == Paused::No {
-                        conn.paused = Paused::Backpressure;
-                    }
-                }
+                self.core.pause_for_backpressure(id);
                 break;
             }
         }
         self.settle();
+    }
+}
+
+/// Runs `on_message` under the panic guard: a panic costs this connection alone (1011).
+fn deliver<H: Handler>(
+    core: &mut Core,
+    handler: &mut H,
+    metrics: &Metrics,
+    panic_log: &LogLimit,
+    id: ConnId,
+    msg: MessageRef<'_>,
+) {
+    core.stats.messages_received += 1;
+    let run = guarded(metrics, panic_log, "on_message", || {
+        handler.on_message(&mut Ctx { core: &mut *core }, id, msg)
+    });
+    if run.is_none() {
+        // An application bug must not take the worker's other peers down.
+        core.close_local(id, CloseCode::INTERNAL_ERROR, "internal error");
     }
 }

@@ -2,7 +2,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::{compress, Connection, Event, EventRef, Role, State, RETAIN};
+use super::{compress, Connection, Event, EventRef, Io, Role, State, RETAIN};
 use crate::close::{self, CloseCode, CloseFrame};
 use crate::config::Config;
 use crate::error::{CapacityError, Error, ProtocolError, UsageError};
@@ -102,11 +102,7 @@ impl Connection {
         // The next frame starts at `data`: take its header now, so that its payload is
         // unmasked while it is copied in (one pass over memory instead of two). A header that
         // fails a check is left for `poll_event` to report, in order.
-        let fresh = !self
-            .io
-            .as_deref()
-            .is_some_and(|io| io.frame.is_some() || !io.rbuf.is_empty());
-        if fresh {
+        if !self.io.as_deref().is_some_and(Io::mid_frame) {
             if let Ok(crate::Status::Complete((h, n))) = FrameHeader::decode(data) {
                 // The header is not buffered: the frame's payload starts `rbuf`.
                 if let Ok(f) = self.start_frame(h, 0) {

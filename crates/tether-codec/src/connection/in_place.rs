@@ -44,7 +44,7 @@ impl Connection {
         let busy = self
             .io
             .as_deref()
-            .is_some_and(|io| !io.rbuf.is_empty() || io.frame.is_some() || io.assembly.is_some());
+            .is_some_and(|io| io.mid_frame() || io.assembly.is_some());
         if self.state != State::Open || busy || self.error().is_some() || self.eof {
             return Ok(None);
         }

@@ -136,6 +136,11 @@ struct Io {
 }
 
 impl Io {
+    /// A frame has begun: its header was taken, or bytes of it are buffered.
+    fn mid_frame(&self) -> bool {
+        self.frame.is_some() || !self.rbuf.is_empty()
+    }
+
     /// Holds nothing that a fresh `Io` would not: it may be dropped.
     fn is_quiet(&self) -> bool {
         self.rbuf.is_empty()
